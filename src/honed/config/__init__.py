@@ -1,0 +1,6 @@
+"""Configuration: the schema of a run, and how YAML and flags become one."""
+
+from honed.config.loading import load_config, validate
+from honed.config.schema import DEFAULT_MODEL, DataConfig, RunConfig, TrainingConfig, field_docs
+
+__all__ = ["DEFAULT_MODEL", "DataConfig", "RunConfig", "TrainingConfig", "field_docs", "load_config", "validate"]

@@ -1,0 +1,138 @@
+"""YAML + `--set key=value` overrides -> a validated RunConfig, with every problem named by file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from honed.config.schema import RunConfig
+from honed.errors import UserError, nearest
+from honed.methods import get_method, method_names
+
+# Keys whose values are paths: a relative path in a YAML file means relative to that file, as in compose files.
+_PATH_KEYS = (("data", "train"), ("data", "validation"), ("data", "test"))
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+) -> RunConfig:
+    """Read the YAML (if any), apply `key=value` overrides then flag values, validate, and return the schema."""
+    raw, lines, source = ({}, {}, "config") if path is None else _read_yaml(Path(path))
+    if path is not None:
+        _resolve_paths_against(raw, Path(path).parent)
+    for item in overrides or []:
+        key, value = _parse_override(item)
+        _set_path(raw, key.split("."), value)
+        lines[key] = None
+    for key, value in (values or {}).items():
+        if value is not None:
+            _set_path(raw, key.split("."), value)
+    return validate(raw, source, lines)
+
+
+def validate(raw: dict, source: str = "config", lines: dict[str, int | None] | None = None) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(e, raw, source, lines or {}) for e in error.errors()]
+        raise UserError("; ".join(dict.fromkeys(problems))) from None
+
+
+def _read_yaml(path: Path) -> tuple[dict, dict[str, int], str]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{where}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}:1: the config must be a mapping of keys (model, method, data, training, ...)")
+    return data, _key_lines(node), str(path)
+
+
+def _key_lines(node, prefix: str = "") -> dict[str, int]:
+    """Dotted key -> 1-based line in the YAML, so errors can point at the line the user wrote."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, key + "."))
+    return lines
+
+
+def _resolve_paths_against(raw: dict, folder: Path) -> None:
+    for section, key in _PATH_KEYS:
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute() and (folder / value).exists():
+            raw[section][key] = str((folder / value).resolve())
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: expected key=value, e.g. --set training.learning_rate=1e-4")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _set_path(raw: dict, keys: list[str], value: Any) -> None:
+    node = raw
+    for key in keys[:-1]:
+        if isinstance(node.get(key), str) and key == "method":
+            node[key] = {"name": node[key]}
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise UserError(f"{'.'.join(keys)}: '{key}' is not a section")
+    if keys[-1] == "method" and isinstance(value, str) and isinstance(node.get("method"), dict):
+        node["method"] = {"name": value}  # switching technique drops the old technique's settings
+        return
+    node[keys[-1]] = value
+
+
+def _describe(error: dict, raw: dict, source: str, lines: dict[str, int | None]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    if len(loc) >= 2 and loc[0] == "method" and loc[1] in method_names():
+        loc.pop(1)  # pydantic puts the union's tag in the path; the user never typed it
+    key = ".".join(loc)
+    line = lines.get(key) or lines.get(".".join(loc[:-1]))
+    where = f"{source}:{line}" if line else source
+    kind = error["type"]
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        return f"{where}: method: unknown technique {tag!r}{nearest(tag, method_names())}; valid: {', '.join(method_names())}"
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1], raw)
+        return f"{where}: {key}: unknown key{nearest(loc[-1], valid)}; valid keys here: {', '.join(valid)}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {key}: {message} (got {error.get('input')!r})"
+
+
+def _valid_keys(section: list[str], raw: dict) -> list[str]:
+    from honed.config.schema import RunConfig
+
+    model: type[BaseModel] = RunConfig
+    for part in section:
+        if part == "method":
+            name = raw.get("method", {}).get("name") if isinstance(raw.get("method"), dict) else raw.get("method")
+            model = get_method(name or "lora").config_cls
+            continue
+        annotation = model.model_fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return [name for name in model.model_fields if name != "name"] if section == ["method"] else list(model.model_fields)

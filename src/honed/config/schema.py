@@ -1,0 +1,139 @@
+"""The run's schema: YAML and flags are validated into this once, and the typed object travels into the run.
+
+Each field is documented once, by the docstring under it; `honed config --help-fields` and the docs read them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from honed.methods import all_methods, get_method
+
+DEFAULT_MODEL = "smollm2-135m"
+
+MethodSpec = Annotated[Union[tuple(m.config_cls for m in all_methods())], Field(discriminator="name")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class DataConfig(Section):
+    train: str | None = None
+    """Training data: a .jsonl/.json/.csv/.parquet/.txt file, a `save_to_disk` folder, or a datasets hub name."""
+    validation: str | None = None
+    """Validation data in the same forms; when absent, `val_fraction` of train is held out instead."""
+    test: str | None = None
+    """Held-out test data for `honed eval` and the before/after table."""
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+    """Share of train held out (seeded) for validation loss when no validation file is given."""
+    format: Literal["auto", "text", "prompt_completion", "alpaca", "messages"] = "auto"
+    """Record shape; 'auto' detects it from the fields and reports what it found."""
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Map honed's field names to yours, e.g. {prompt: question, completion: answer}."""
+    split: str = "train"
+    """Split to read from a hub dataset or a DatasetDict folder."""
+    max_length: int = Field(1024, ge=8)
+    """Longest row in tokens; longer rows are truncated and counted."""
+    train_on: Literal["completion", "all"] = "completion"
+    """Compute the loss on the completion/assistant tokens only (default) or on every token."""
+    system_prompt: str | None = None
+    """System message added to rows that have none (chat models only)."""
+
+    @field_validator("fields")
+    @classmethod
+    def _known_field_names(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {"text", "prompt", "completion", "instruction", "input", "output", "messages"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown field name(s) {unknown}; map any of {sorted(known)} to your column names")
+        return value
+
+
+class TrainingConfig(Section):
+    epochs: float = Field(1.0, gt=0)
+    """Passes over the training data (ignored when max_steps is set)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps."""
+    batch_size: int = Field(4, ge=1)
+    """Rows per device per forward pass."""
+    grad_accum: int = Field(1, ge=1)
+    """Forward passes per optimizer step; the effective batch is batch_size x grad_accum x devices."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Peak learning rate; null takes the technique's default (see `honed methods`)."""
+    scheduler: Literal[
+        "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial", "inverse_sqrt"
+    ] = "cosine"
+    """Learning-rate schedule after warmup."""
+    warmup: float = Field(0.05, ge=0)
+    """Warmup: a fraction of the steps when below 1, else a number of steps."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    max_grad_norm: float = Field(1.0, gt=0)
+    """Clip the gradient norm to this."""
+    seed: int = 42
+    """Seed for initialisation, data order and the validation split."""
+    group_by_length: bool = True
+    """Batch rows of similar length together, so less of each batch is padding (same rows, same epochs)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more time."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """'auto' picks what the hardware runs fast: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
+    eval_steps: int | None = Field(None, ge=1)
+    """Compute validation loss every this many steps (needs validation data)."""
+    logging_steps: int = Field(5, ge=1)
+    """Log loss, learning rate and tokens/s every this many steps."""
+    tensorboard: bool = False
+    """Also write TensorBoard logs under the run directory (needs the tensorboard package)."""
+
+    @field_validator("warmup")
+    @classmethod
+    def _whole_steps_above_one(cls, value: float) -> float:
+        if value >= 1 and value != int(value):
+            raise ValueError("a warmup of 1 or more is a number of steps and must be whole (or give a fraction < 1)")
+        return value
+
+
+class RunConfig(Section):
+    model: str = DEFAULT_MODEL
+    """Base model: 'smollm2-135m' (bundled, offline), a local folder or .gguf file, or a hub name."""
+    method: MethodSpec = Field(default_factory=lambda: get_method("lora").config_cls())
+    """The technique and its settings, e.g. `method: lora` or `method: {name: lora, r: 16}`."""
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: str | None = None
+    """Run directory; defaults to runs/<technique>."""
+    overwrite: bool = False
+    """Replace a non-empty run directory (otherwise it is an error, so nothing is lost)."""
+    trust_remote_code: bool = False
+    """Run code shipped with a hub model. Off unless you trust its author."""
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _name_alone_is_enough(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and "name" not in value:
+            return {"name": "lora", **value}
+        return value
+
+    @model_validator(mode="after")
+    def _default_output(self) -> RunConfig:
+        if self.output is None:
+            self.output = f"runs/{self.method.name}"
+        return self
+
+
+def field_docs(model: type[BaseModel]) -> list[tuple[str, str, str]]:
+    """(name, default, description) of each field, for help texts and `honed methods`."""
+    rows = []
+    for name, info in model.model_fields.items():
+        if name == "name":
+            continue
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            continue
+        rows.append((name, repr(default) if isinstance(default, str) else str(default), info.description or ""))
+    return rows

@@ -1,0 +1,112 @@
+"""AdaLoRA: LoRA whose rank budget is re-allocated during training by importance (peft's AdaLoraConfig).
+
+The chapter calls this "adapters"; it is not a bottleneck adapter (see `honed.methods.adapter` for that).
+Two things the chapter's recipe misses, handled here: `total_step` must be known up front (computed from the
+run), and `update_and_allocate` must be called after every optimizer step (the Trainer does not do it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field
+
+from honed.methods.base import BuildContext, Method, MethodConfig
+from honed.methods.peft_common import load_peft, save_peft, target_modules_arg
+from honed.methods.registry import register
+
+log = logging.getLogger("honed")
+
+# Share of a short run given to the warm-up and final phases when tinit/tfinal must shrink; the rest is the
+# budgeting phase in which ranks are pruned.
+_SCALED_SCHEDULE_SHARE = 0.7
+
+
+class AdaLoraConfig(MethodConfig):
+    name: Literal["adalora"] = "adalora"
+    target_r: int = Field(8, ge=1)
+    """Average rank per layer after pruning (the chapter's 8)."""
+    init_r: int = Field(12, ge=1)
+    """Rank each layer starts with before pruning (the chapter's 12)."""
+    alpha: float = Field(32, gt=0)
+    """Scale of the update, as LoRA's alpha."""
+    dropout: float = Field(0.1, ge=0, lt=1)
+    """Dropout on the update branch."""
+    beta1: float = Field(0.85, gt=0, lt=1)
+    """EMA factor of the importance sensitivity (the chapter's 0.85)."""
+    beta2: float = Field(0.85, gt=0, lt=1)
+    """EMA factor of the importance uncertainty (the chapter's 0.85)."""
+    tinit: int = Field(200, ge=0)
+    """Warm-up steps before any pruning (the chapter's 200). Scaled down, with a warning, on shorter runs."""
+    tfinal: int = Field(1000, ge=0)
+    """Final steps with the rank pattern frozen (the chapter's 1000). Scaled down, with a warning, on shorter runs."""
+    delta_t: int = Field(1, ge=1)
+    """Re-allocate ranks every this many steps."""
+    orth_reg_weight: float = Field(0.5, ge=0)
+    """Weight of the orthogonality regulariser added to the loss."""
+    target_modules: list[str] | None = None
+    """Layers that get an update; null for peft's default per architecture."""
+
+
+def fit_schedule(tinit: int, tfinal: int, total_steps: int) -> tuple[int, int]:
+    """Shrink tinit/tfinal in proportion when the run is too short to leave a budgeting phase between them."""
+    if tinit < total_steps - tfinal:
+        return tinit, tfinal
+    scale = _SCALED_SCHEDULE_SHARE * total_steps / max(tinit + tfinal, 1)
+    return int(tinit * scale), int(tfinal * scale)
+
+
+def _wrap(model, config: AdaLoraConfig, context: BuildContext):
+    import peft
+
+    tinit, tfinal = fit_schedule(config.tinit, config.tfinal, context.total_steps)
+    if (tinit, tfinal) != (config.tinit, config.tfinal):
+        log.warning(
+            "adalora: the run has %d steps, too few for tinit=%d + tfinal=%d; scaled to tinit=%d, tfinal=%d "
+            "so ranks are still re-allocated (raise max_steps/epochs to keep the originals)",
+            context.total_steps, config.tinit, config.tfinal, tinit, tfinal,
+        )
+    peft_config = peft.AdaLoraConfig(
+        task_type=peft.TaskType.CAUSAL_LM,
+        target_r=config.target_r,
+        init_r=config.init_r,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        beta1=config.beta1,
+        beta2=config.beta2,
+        tinit=tinit,
+        tfinal=tfinal,
+        deltaT=config.delta_t,
+        orth_reg_weight=config.orth_reg_weight,
+        total_step=context.total_steps,
+        target_modules=target_modules_arg(config.target_modules),
+    )
+    return peft.get_peft_model(model, peft_config)
+
+
+def _callbacks(model) -> list:
+    from transformers import TrainerCallback
+
+    class RankAllocator(TrainerCallback):
+        """Calls AdaLoRA's update_and_allocate after each optimizer step, while gradients are still there."""
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            model.base_model.update_and_allocate(state.global_step)
+
+    return [RankAllocator()]
+
+
+METHOD = register(
+    Method(
+        name="adalora",
+        summary="AdaLoRA: LoRA with ranks re-allocated by importance during training (the chapter's 'adapters').",
+        config_cls=AdaLoraConfig,
+        default_learning_rate=1e-3,
+        lr_reason="like LoRA, plus pruning removes capacity mid-run, so it trains a little harder",
+        wrap=_wrap,
+        save=save_peft,
+        load=load_peft,
+        callbacks=_callbacks,
+    )
+)

@@ -1,0 +1,44 @@
+"""Bottleneck adapters (Houlsby/Pfeiffer): small MLPs after attention and/or MLP outputs of a frozen model."""
+
+from __future__ import annotations
+
+from honed.methods.adapter.config import AdapterConfig
+from honed.methods.base import BuildContext, Method
+from honed.methods.registry import register
+
+
+def _wrap(model, config: AdapterConfig, context: BuildContext):
+    from honed.methods.adapter.model import add_adapters
+
+    add_adapters(model, config)
+    return model
+
+
+def _save(model, path):
+    from honed.methods.adapter.model import save_adapters
+
+    save_adapters(model, path)
+
+
+def _load(base_model, path):
+    from honed.methods.adapter.model import load_adapters
+
+    return load_adapters(base_model, path)
+
+
+METHOD = register(
+    Method(
+        name="adapter",
+        summary="Bottleneck adapters (Houlsby/Pfeiffer): small MLPs after attention/MLP outputs; honed's own module.",
+        config_cls=AdapterConfig,
+        default_learning_rate=1e-3,
+        lr_reason="new layers start at zero (identity) and need LoRA-like or larger steps",
+        wrap=_wrap,
+        save=_save,
+        load=_load,
+        uses_peft=False,
+        can_merge=False,
+    )
+)
+
+__all__ = ["AdapterConfig", "METHOD"]

@@ -1,0 +1,47 @@
+"""What every technique provides: a typed config, and how to wrap, save and reload a model with it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+log = logging.getLogger("honed")
+
+
+class MethodConfig(BaseModel):
+    """Base of every technique's config: unknown keys are errors, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Facts of the run that a technique needs when it wraps the model (AdaLoRA's budget needs the step count)."""
+
+    total_steps: int
+    tokenizer: Any = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registry entry: a technique's name, config schema, and how it wraps, saves and reloads a model."""
+
+    name: str
+    summary: str
+    config_cls: type[MethodConfig]
+    default_learning_rate: float
+    wrap: Callable[[Any, MethodConfig, BuildContext], Any]
+    save: Callable[[Any, Path], None]
+    load: Callable[[Any, Path], Any]
+    artifact_dir: str = "adapter"
+    uses_peft: bool = True
+    standalone: bool = False  # the artifact is a whole model; reloading needs no base model
+    can_merge: bool = True
+    can_pack: bool = True
+    callbacks: Callable[[Any], list] = field(default=lambda model: [])
+    lr_reason: str = ""

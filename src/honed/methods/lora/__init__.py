@@ -1,0 +1,56 @@
+"""LoRA: trainable low-rank updates beside frozen linear layers (peft's LoraConfig), with DoRA and rsLoRA options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from honed.methods.base import BuildContext, Method, MethodConfig
+from honed.methods.peft_common import load_peft, save_peft, target_modules_arg
+from honed.methods.registry import register
+
+
+class LoraConfig(MethodConfig):
+    name: Literal["lora"] = "lora"
+    r: int = Field(8, ge=1)
+    """Rank of the update matrices (the chapter's 8)."""
+    alpha: float = Field(32, gt=0)
+    """Scale of the update: the effective scale is alpha/r (or alpha/sqrt(r) with rslora)."""
+    dropout: float = Field(0.1, ge=0, lt=1)
+    """Dropout on the LoRA branch input."""
+    target_modules: list[str] | Literal["all-linear"] | None = "all-linear"
+    """Layers that get an update: 'all-linear', a list of module names, or null for peft's default per architecture."""
+    use_dora: bool = False
+    """DoRA: also learn each weight's magnitude (better at low rank, slower)."""
+    use_rslora: bool = False
+    """rsLoRA: scale by alpha/sqrt(r), which keeps high ranks stable."""
+
+
+def _wrap(model, config: LoraConfig, context: BuildContext):
+    import peft
+
+    peft_config = peft.LoraConfig(
+        task_type=peft.TaskType.CAUSAL_LM,
+        r=config.r,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=target_modules_arg(config.target_modules),
+        use_dora=config.use_dora,
+        use_rslora=config.use_rslora,
+    )
+    return peft.get_peft_model(model, peft_config)
+
+
+METHOD = register(
+    Method(
+        name="lora",
+        summary="LoRA: low-rank updates beside frozen linear layers; small to save, mergeable. DoRA/rsLoRA as options.",
+        config_cls=LoraConfig,
+        default_learning_rate=2e-4,
+        lr_reason="a fresh low-rank branch starts at zero and needs larger steps than full weights",
+        wrap=_wrap,
+        save=save_peft,
+        load=load_peft,
+    )
+)

@@ -1,0 +1,22 @@
+"""The save and load that every peft-backed technique shares: peft's own format, loadable by plain peft."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def save_peft(model, path: Path) -> None:
+    model.save_pretrained(str(path), safe_serialization=True)
+
+
+def load_peft(base_model, path: Path):
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base_model, str(path))
+
+
+def target_modules_arg(value):
+    """peft takes the string 'all-linear' or a list; None means peft's per-architecture default."""
+    if value is None or isinstance(value, str):
+        return value
+    return list(value)

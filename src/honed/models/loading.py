@@ -1,0 +1,37 @@
+"""Load a causal LM and its tokenizer from whatever the user named."""
+
+from __future__ import annotations
+
+import logging
+
+from honed.errors import UserError
+from honed.models.cache import resolve_model_path
+
+log = logging.getLogger("honed")
+
+
+def load_tokenizer(reference: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(reference)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as e:
+        raise UserError(f"model {reference!r}: cannot load its tokenizer ({_first_line(e)})") from None
+
+
+def load_model(reference: str, dtype=None, trust_remote_code: bool = False):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(reference)
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code
+        )
+    except OSError as e:
+        raise UserError(f"model {reference!r}: not a local folder and not reachable on the hub ({_first_line(e)})") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

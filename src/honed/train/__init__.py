@@ -1,0 +1,10 @@
+"""Training: one path for every technique, on transformers' Trainer, writing a run directory."""
+
+from honed.train.rundir import LoadedRun, is_run_dir, load_run, read_summary
+from honed.train.runner import train
+
+__all__ = ["LoadedRun", "is_run_dir", "load_run", "read_summary", "train"]
+
+from honed.callable_module import make_callable  # noqa: E402
+
+make_callable(__name__, "train")

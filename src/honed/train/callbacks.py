@@ -1,0 +1,68 @@
+"""Trainer callbacks: metrics.jsonl for every later command, and a progress bar people can read."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+
+class MetricsLogger(TrainerCallback):
+    """Appends every log event (loss, lr, grad norm, eval loss, tokens/s) to metrics.jsonl as it happens."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.start = time.perf_counter()
+        self.last_tokens = 0
+        self.last_time = self.start
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        now = time.perf_counter()
+        tokens = state.num_input_tokens_seen
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "time_s": round(now - self.start, 3)}
+        row.update({k: v for k, v in logs.items() if k != "num_input_tokens_seen"})
+        if "loss" in logs:
+            row["tokens_seen"] = tokens
+            row["tokens_per_s"] = round((tokens - self.last_tokens) / max(now - self.last_time, 1e-9), 1)
+            self.last_tokens, self.last_time = tokens, now
+        with self.path.open("a") as out:
+            out.write(json.dumps(row, allow_nan=True) + "\n")  # NaN stays visible, never hidden
+
+
+class ProgressBar(TrainerCallback):
+    """One tqdm bar with loss, real (non-pad) tokens/s and ETA, in place of the Trainer's raw log dicts."""
+
+    def __init__(self):
+        self.bar = None
+        self.start = 0.0
+        self.loss = math.nan
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from tqdm.auto import tqdm
+
+        if state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, desc="train", unit="step", dynamic_ncols=True)
+            self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is None:
+            return
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        self.bar.set_postfix(loss=f"{self.loss:.4f}", tok_s=f"{state.num_input_tokens_seen / elapsed:.0f}")
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss = logs["loss"]
+        if self.bar is not None and logs and "eval_loss" in logs:
+            self.bar.write(f"step {state.global_step}: eval_loss {logs['eval_loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,133 @@
+"""honed.train(config): validated config in, run directory out."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+from honed.config import RunConfig, load_config, validate
+from honed.data import ensure_chat_template, prepare_data
+from honed.methods import BuildContext, get_method
+from honed.models import load_model, load_tokenizer, resolve_model_path
+from honed.train import rundir
+from honed.train.precision import choose_precision
+from honed.train.trainer import build_trainer, optimizer_steps
+from honed.version import __version__
+
+log = logging.getLogger("honed")
+
+
+def train(config: RunConfig | dict | str | Path) -> Path:
+    """Fine-tune as the config says and return the run directory."""
+    config = _as_config(config)
+    method = get_method(config.method.name)
+    run_dir = Path(config.output)
+    rundir.check_free(run_dir, config.overwrite)
+    _seed(config.training.seed)
+
+    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
+    if ensure_chat_template(tokenizer):
+        log.warning("model has no chat template; using honed's plain role-tagged template (saved with the run)")
+    data = prepare_data(config.data, tokenizer, config.training.seed)
+    precision = choose_precision(config.training.precision)
+    steps = optimizer_steps(len(data.train), config.training)
+    learning_rate = config.training.learning_rate or method.default_learning_rate
+
+    model = load_model(config.model, trust_remote_code=config.trust_remote_code)
+    model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
+    params = count_parameters(model)
+    log.info(
+        "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s)",
+        method.name, f"{params['trainable']:,}", f"{params['total']:,}", params["trainable_pct"],
+        learning_rate, steps, precision.name, precision.reason,
+    )
+
+    rundir.claim(run_dir, config.overwrite)
+    rundir.write_config(run_dir, config)
+    trainer = build_trainer(
+        model, tokenizer, data, config, precision, run_dir, learning_rate, method.callbacks(model)
+    )
+    started = time.perf_counter()
+    result = trainer.train()
+    wall = time.perf_counter() - started
+    final_eval = trainer.evaluate() if data.validation is not None else {}
+
+    method.save(model, run_dir / method.artifact_dir)
+    tokenizer.save_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
+    summary = _summary(config, method, params, data, precision, trainer, result, final_eval, wall, learning_rate)
+    rundir.write_summary(run_dir, summary)
+    _remove_if_empty(run_dir / "trainer")
+    log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
+             summary["tokens_per_s"])
+    return run_dir
+
+
+def _as_config(config) -> RunConfig:
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return validate(config)
+    return load_config(config)
+
+
+def _seed(seed: int) -> None:
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+def count_parameters(model) -> dict:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(total, 1)}
+
+
+def peak_memory_mb() -> dict:
+    import torch
+
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = {"peak_rss_mb": round(rss_kb / (1024 if sys.platform != "darwin" else 1024 * 1024), 1)}
+    if torch.cuda.is_available():
+        peak["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
+
+
+def _summary(config, method, params, data, precision, trainer, result, final_eval, wall, learning_rate) -> dict:
+    import peft
+    import torch
+    import transformers
+
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    tokens = trainer.state.num_input_tokens_seen
+    return {
+        "technique": method.name,
+        "model": config.model,
+        "model_path": resolve_model_path(config.model),
+        "parameters": params,
+        "learning_rate": learning_rate,
+        "precision": precision.name,
+        "device": precision.device,
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch or 0, 4),
+        "wall_time_s": round(wall, 2),
+        "real_tokens": tokens,
+        "tokens_per_s": round(tokens / max(wall, 1e-9), 1),
+        **peak_memory_mb(),
+        "final_train_loss": losses[-1] if losses else result.training_loss,
+        "mean_train_loss": result.training_loss,
+        "final_val_loss": final_eval.get("eval_loss"),
+        "data": data.report(),
+        "versions": {
+            "honed": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
+    }
+
+
+def _remove_if_empty(path: Path) -> None:
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()

@@ -1,0 +1,73 @@
+"""Build the Hugging Face Trainer from the schema: one training path for every technique."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from honed.config.schema import RunConfig, TrainingConfig
+from honed.train.callbacks import MetricsLogger, ProgressBar
+from honed.train.precision import Precision
+
+
+def optimizer_steps(rows: int, training: TrainingConfig, world_size: int = 1) -> int:
+    """Optimizer steps the Trainer will run, computed as it does, so AdaLoRA's budget can be set up front."""
+    if training.max_steps:
+        return training.max_steps
+    batches = math.ceil(rows / (training.batch_size * world_size))
+    per_epoch = max(batches // training.grad_accum + int(batches % training.grad_accum > 0), 1)
+    return math.ceil(training.epochs * per_epoch)
+
+
+def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
+    from transformers import TrainingArguments
+
+    t = config.training
+    evaluating = bool(t.eval_steps and has_eval)
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=learning_rate,
+        lr_scheduler_type=t.scheduler,
+        warmup_steps=t.warmup if t.warmup < 1 else int(t.warmup),
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        seed=t.seed,
+        data_seed=t.seed,
+        gradient_checkpointing=t.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        eval_strategy="steps" if evaluating else "no",
+        eval_steps=t.eval_steps if evaluating else None,
+        save_strategy="no",
+        report_to=["tensorboard"] if t.tensorboard else [],
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        disable_tqdm=True,
+        **precision.trainer_flags,
+    )
+
+
+def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, extra_callbacks):
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+
+    from honed.data import IGNORE_INDEX
+
+    args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX),
+        processing_class=tokenizer,
+        callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), ProgressBar(), *extra_callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer

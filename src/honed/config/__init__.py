@@ -1,6 +1,25 @@
 """Configuration: the schema of a run, and how YAML and flags become one."""
 
-from honed.config.loading import load_config, validate
-from honed.config.schema import DEFAULT_MODEL, DataConfig, RunConfig, TrainingConfig, field_docs
+from honed.config.loading import load_config, to_yaml, validate
+from honed.config.schema import (
+    DEFAULT_MODEL,
+    DataConfig,
+    EvalConfig,
+    GenerationConfig,
+    RunConfig,
+    TrainingConfig,
+    field_docs,
+)
 
-__all__ = ["DEFAULT_MODEL", "DataConfig", "RunConfig", "TrainingConfig", "field_docs", "load_config", "validate"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DataConfig",
+    "EvalConfig",
+    "GenerationConfig",
+    "RunConfig",
+    "TrainingConfig",
+    "field_docs",
+    "load_config",
+    "to_yaml",
+    "validate",
+]

@@ -19,18 +19,22 @@ _PATH_KEYS = (("data", "train"), ("data", "validation"), ("data", "test"))
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
 ) -> RunConfig:
-    """Read the YAML (if any), apply `key=value` overrides then flag values, validate, and return the schema."""
+    """Read the YAML (if any), apply flag values then `--set key=value` overrides, validate, return the schema."""
     raw, lines, source = ({}, {}, "config") if path is None else _read_yaml(Path(path))
     if path is not None:
         _resolve_paths_against(raw, Path(path).parent)
+    for key, value in (values or {}).items():
+        if value is not None:
+            _set_path(raw, key.split("."), value)
     for item in overrides or []:
         key, value = _parse_override(item)
         _set_path(raw, key.split("."), value)
         lines[key] = None
-    for key, value in (values or {}).items():
-        if value is not None:
-            _set_path(raw, key.split("."), value)
     return validate(raw, source, lines)
+
+
+def to_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
 def validate(raw: dict, source: str = "config", lines: dict[str, int | None] | None = None) -> RunConfig:

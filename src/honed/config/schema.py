@@ -96,6 +96,29 @@ class TrainingConfig(Section):
         return value
 
 
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(128, ge=1)
+    """Most tokens generated per answer."""
+    temperature: float = Field(0.0, ge=0)
+    """0 is greedy decoding (reproducible); above 0 samples."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass (only when temperature > 0)."""
+    stop: list[str] = Field(default_factory=list)
+    """Extra stop strings; generation always stops at the end-of-turn/EOS token."""
+    batch_size: int = Field(16, ge=1)
+    """Prompts generated together (left-padded)."""
+
+
+class EvalConfig(Section):
+    metrics: list[Literal["bleu", "chrf", "rouge", "exact_match", "perplexity", "length"]] = Field(
+        default_factory=lambda: ["bleu", "chrf", "rouge", "exact_match", "perplexity", "length"]
+    )
+    """Metrics to compute; drop any you do not want."""
+    limit: int | None = Field(None, ge=1)
+    """Evaluate only the first N test rows."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+
+
 class RunConfig(Section):
     model: str = DEFAULT_MODEL
     """Base model: 'smollm2-135m' (bundled, offline), a local folder or .gguf file, or a hub name."""
@@ -103,6 +126,7 @@ class RunConfig(Section):
     """The technique and its settings, e.g. `method: lora` or `method: {name: lora, r: 16}`."""
     data: DataConfig = Field(default_factory=DataConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     output: str | None = None
     """Run directory; defaults to runs/<technique>."""
     overwrite: bool = False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from honed.config import RunConfig, validate
+from honed.config import RunConfig, to_yaml, validate
 from honed.errors import UserError
 
 CONFIG_FILE = "config.yaml"
@@ -39,8 +39,7 @@ def claim(run_dir: Path, overwrite: bool) -> None:
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
-    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    (run_dir / CONFIG_FILE).write_text(text)
+    (run_dir / CONFIG_FILE).write_text(to_yaml(config))
 
 
 def write_summary(run_dir: Path, summary: dict) -> None:

@@ -6,6 +6,7 @@ import logging
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from honed.config import RunConfig, load_config, validate
@@ -22,6 +23,20 @@ log = logging.getLogger("honed")
 
 def train(config: RunConfig | dict | str | Path) -> Path:
     """Fine-tune as the config says and return the run directory."""
+    return fit(config).run_dir
+
+
+@dataclass
+class Trained:
+    """The finished run: its directory, and the trained model still in memory (for tests and chained work)."""
+
+    run_dir: Path
+    model: object
+    tokenizer: object
+    summary: dict
+
+
+def fit(config: RunConfig | dict | str | Path) -> Trained:
     config = _as_config(config)
     method = get_method(config.method.name)
     run_dir = Path(config.output)
@@ -62,7 +77,8 @@ def train(config: RunConfig | dict | str | Path) -> Path:
     _remove_if_empty(run_dir / "trainer")
     log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
              summary["tokens_per_s"])
-    return run_dir
+    model.eval()
+    return Trained(run_dir, model, tokenizer, summary)
 
 
 def _as_config(config) -> RunConfig:

@@ -1,0 +1,38 @@
+"""honed eval: score a run (or a base model) on test data, optionally against a baseline."""
+
+from __future__ import annotations
+
+HELP = "evaluate a run directory or model on test data (BLEU, chrF, ROUGE, exact match, perplexity)"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help=HELP, description=HELP)
+    parser.add_argument("target", help="run directory, or a base model name/path")
+    parser.add_argument("--data", help="test file (default: data.test of the run's config)")
+    parser.add_argument("--baseline", help="'base' (the run's base model) or another run directory/model")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N rows")
+    parser.add_argument("--max-new-tokens", type=int, help="most tokens per answer (default 128)")
+    parser.add_argument("--batch-size", type=int, help="prompts generated together (default 16)")
+    parser.add_argument("--temperature", type=float, help="0 = greedy (default)")
+    parser.add_argument("--metrics", help="comma-separated subset of bleu,chrf,rouge,exact_match,perplexity,length")
+    parser.add_argument("--examples", type=int, default=3, help="examples to print (default 3)")
+    parser.add_argument("--output", help="folder for eval.json, predictions.jsonl, report.md")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import honed
+    from honed.evaluate.settings import eval_settings
+    from honed.evaluate.report import examples_section, metrics_table, telling_examples
+
+    settings = eval_settings(
+        limit=args.limit, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        temperature=args.temperature, metrics=args.metrics,
+    )
+    result = honed.evaluate(args.target, data=args.data, baseline=args.baseline, settings=settings, output=args.output)
+    print(metrics_table(result))
+    if args.examples:
+        print()
+        print(examples_section(result, telling_examples(result, args.examples)))
+    print(f"written: {result.output_dir}/eval.json, predictions.jsonl, report.md")
+    return 0

@@ -1,0 +1,23 @@
+"""honed train: fine-tune a model with one technique."""
+
+from __future__ import annotations
+
+from honed.cli.common import add_run_flags, run_flag_values
+
+HELP = "fine-tune a model (YAML config and/or flags) and write a run directory"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help=HELP, description=HELP)
+    add_run_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import honed
+    from honed.config import load_config
+
+    config = load_config(args.config, args.overrides, run_flag_values(args))
+    run_dir = honed.train(config)
+    print(run_dir)
+    return 0

@@ -1,0 +1,79 @@
+"""Batched generation with left padding that stops at the end of the assistant's turn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from honed.config import GenerationConfig
+
+# End-of-turn tokens of common chat templates; generation stops at any of them that the vocabulary has.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+def stop_token_ids(tokenizer, model=None) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return sorted(i for i in ids if i is not None)
+
+
+def left_pad(batch: list[list[int]], pad_id: int):
+    import torch
+
+    width = max(map(len, batch))
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids) :] = 1
+    return input_ids, attention
+
+
+def generate(model, tokenizer, prompts: list[list[int]], settings: GenerationConfig, progress=None) -> list[str]:
+    """Answers to token-id prompts, in order. Prompts are sorted by length inside so batches pad little."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers: dict[int, str] = {}
+    for indices in _chunks(order, settings.batch_size):
+        texts = _generate_batch(model, tokenizer, [prompts[i] for i in indices], settings)
+        answers.update(zip(indices, texts, strict=True))
+        if progress is not None:
+            progress.update(len(indices))
+    return [answers[i] for i in range(len(prompts))]
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _generate_batch(model, tokenizer, batch: list[list[int]], settings: GenerationConfig) -> list[str]:
+    import torch
+
+    device = next(model.parameters()).device
+    input_ids, attention = left_pad(batch, tokenizer.pad_token_id)
+    sampling = settings.temperature > 0
+    options = {"temperature": settings.temperature, "top_p": settings.top_p} if sampling else {}
+    if settings.stop:
+        options.update(stop_strings=settings.stop, tokenizer=tokenizer)
+    with torch.inference_mode():
+        output = model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention.to(device),
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=sampling,
+            eos_token_id=stop_token_ids(tokenizer, model),
+            pad_token_id=tokenizer.pad_token_id,
+            **options,
+        )
+    new_tokens = output[:, input_ids.shape[1] :]
+    return [cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop) for row in new_tokens]
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    for stop in stops:
+        position = text.find(stop)
+        if position >= 0:
+            text = text[:position]
+    return text.strip()

@@ -1,0 +1,69 @@
+"""Markdown tables of an evaluation: metrics (with deltas against a baseline) and telling examples."""
+
+from __future__ import annotations
+
+LOWER_IS_BETTER = {"perplexity"}
+KEY_METRIC = "rougeL"
+
+
+def metrics_table(result) -> str:
+    target, baseline = result.target, result.baseline
+    if baseline is None:
+        lines = ["| metric | " + target.label + " |", "|---|---:|"]
+        lines += [f"| {name} | {value:.2f} |" for name, value in target.metrics.items()]
+        return "\n".join(lines)
+    lines = [f"| metric | {baseline.label} | {target.label} | delta |", "|---|---:|---:|---:|"]
+    for name, value in target.metrics.items():
+        before = baseline.metrics.get(name, 0.0)
+        lines.append(f"| {name} | {before:.2f} | {value:.2f} | {_signed(value - before, name)} |")
+    return "\n".join(lines)
+
+
+def _signed(delta: float, name: str) -> str:
+    better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
+    mark = " ✓" if better and abs(delta) > 1e-9 else ""
+    return f"{delta:+.2f}{mark}"
+
+
+def telling_examples(result, count: int = 3) -> list[int]:
+    """Indices of the examples where target and baseline differ most on ROUGE-L (or the first ones)."""
+    if result.baseline is None:
+        return list(range(min(count, len(result.prompts))))
+
+    def gap(index: int) -> float:
+        return abs(
+            result.target.per_example[index].get(KEY_METRIC, 0) - result.baseline.per_example[index].get(KEY_METRIC, 0)
+        )
+
+    return sorted(range(len(result.prompts)), key=gap, reverse=True)[:count]
+
+
+def examples_section(result, indices: list[int]) -> str:
+    blocks = []
+    for index in indices:
+        block = [f"### Example {index}", f"**Prompt:** {_one_line(result.prompts[index])}", "",
+                 f"**Reference:** {_one_line(result.references[index])}", ""]
+        if result.baseline:
+            block += [_answer(result.baseline, index), ""]
+        block += [_answer(result.target, index), ""]
+        blocks.append("\n".join(block))
+    return "\n".join(blocks)
+
+
+def _answer(scored, index: int) -> str:
+    rouge = scored.per_example[index].get(KEY_METRIC)
+    score = f" (ROUGE-L {rouge:.1f})" if rouge is not None else ""
+    return f"**{scored.label}**{score}: {_one_line(scored.predictions[index]) or '(empty)'}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def markdown_report(result, examples: int = 3) -> str:
+    title = f"# Evaluation of {result.target.label}" + (f" against {result.baseline.label}" if result.baseline else "")
+    heading = "Examples where they differ most" if result.baseline else "Examples"
+    return "\n\n".join(
+        [title, f"{len(result.prompts)} test rows.", metrics_table(result), f"## {heading}",
+         examples_section(result, telling_examples(result, examples))]
+    ) + "\n"

@@ -1,0 +1,148 @@
+"""honed.evaluate: generate answers to held-out prompts, score them, and compare with a baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honed.config import EvalConfig
+from honed.data import load_rows, prompt_ids, split_prompt_reference
+from honed.errors import UserError
+from honed.evaluate.generation import generate
+from honed.evaluate.metrics import corpus_scores, example_scores
+from honed.evaluate.perplexity import perplexity, reference_losses
+from honed.evaluate.subjects import Subject, load_baseline, load_subject, safe_name
+
+log = logging.getLogger("honed")
+
+
+@dataclass
+class Scored:
+    label: str
+    metrics: dict[str, float]
+    predictions: list[str]
+    per_example: list[dict[str, float]]
+
+
+@dataclass
+class EvalResult:
+    output_dir: Path
+    target: Scored
+    baseline: Scored | None
+    prompts: list[str]
+    references: list[str]
+    summary: dict = field(default_factory=dict)
+
+
+def evaluate(
+    target: str,
+    data: str | None = None,
+    baseline: str | None = None,
+    settings: EvalConfig | None = None,
+    output: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate a run directory (or a base model) on test data, optionally against a baseline, and write
+    eval.json, predictions.jsonl and report.md."""
+    subject = load_subject(target)
+    settings = settings or EvalConfig()
+    data = data or subject.data.test
+    if not data:
+        raise UserError("no test data: pass --data FILE (or set data.test in the run's config)")
+    rows = _test_rows(data, subject, settings.limit)
+    scored = [score(subject, rows, settings)]
+    if baseline:
+        other = load_baseline(baseline, subject)
+        scored.append(score(other, rows, settings))
+    out = Path(output) if output else _default_output(subject)
+    conversations = [split_prompt_reference(row) for row in rows]
+    result = EvalResult(
+        out, scored[0], scored[1] if baseline else None,
+        [conv[-2]["content"] if len(conv) > 1 else "" for conv, _ in conversations],
+        [reference for _, reference in conversations],
+    )
+    result.summary = _write(result, data, subject, settings)
+    return result
+
+
+def _test_rows(data: str, subject: Subject, limit: int | None) -> list[dict]:
+    rows = load_rows(data, subject.data, expected_shape=subject.shape)
+    if rows.shape == "text":
+        raise UserError(
+            f"{data}: rows have only 'text', so there is no reference answer to compare with; "
+            "evaluation needs prompt/completion, alpaca or messages rows"
+        )
+    return rows.rows[:limit] if limit else rows.rows
+
+
+def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
+    from tqdm.auto import tqdm
+
+    tokenizer = subject.tokenizer
+    conversations = [split_prompt_reference(row) for row in rows]
+    prompts = [prompt_ids(tokenizer, messages) for messages, _ in conversations]
+    references = [reference for _, reference in conversations]
+    with tqdm(total=len(prompts), desc=f"generate {subject.label}", unit="ex", dynamic_ncols=True) as bar:
+        predictions = generate(subject.model, tokenizer, prompts, settings.generation, bar)
+    metrics = corpus_scores(predictions, references, settings.metrics)
+    per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
+    if "perplexity" in settings.metrics:
+        losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length)
+        metrics["perplexity"] = perplexity(losses)
+        for scores, loss in zip(per_example, losses, strict=True):
+            scores["perplexity"] = perplexity([loss])
+    return Scored(subject.label, metrics, predictions, per_example)
+
+
+def _default_output(subject: Subject) -> Path:
+    if subject.run_dir is not None:
+        return subject.run_dir / "eval"
+    return Path("runs") / f"eval-{safe_name(subject.model_id)}"
+
+
+def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig) -> dict:
+    from honed.evaluate.report import markdown_report
+
+    result.output_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "model": subject.model_id,
+        "label": result.target.label,
+        "data": str(data),
+        "data_sha256": _sha256(data),
+        "rows": len(result.references),
+        "settings": settings.model_dump(mode="json"),
+        "metrics": result.target.metrics,
+    }
+    if result.baseline:
+        summary["baseline"] = {"label": result.baseline.label, "metrics": result.baseline.metrics}
+        summary["delta"] = {
+            k: result.target.metrics[k] - result.baseline.metrics.get(k, 0.0) for k in result.target.metrics
+        }
+    (result.output_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with (result.output_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        for row in _prediction_rows(result):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (result.output_dir / "report.md").write_text(markdown_report(result), encoding="utf-8")
+    return summary
+
+
+def _prediction_rows(result: EvalResult):
+    for index, (prompt, reference) in enumerate(zip(result.prompts, result.references, strict=True)):
+        row = {
+            "index": index,
+            "prompt": prompt,
+            "reference": reference,
+            "prediction": result.target.predictions[index],
+            "scores": result.target.per_example[index],
+        }
+        if result.baseline:
+            row["baseline_prediction"] = result.baseline.predictions[index]
+            row["baseline_scores"] = result.baseline.per_example[index]
+        yield row
+
+
+def _sha256(data: str) -> str | None:
+    path = Path(data)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

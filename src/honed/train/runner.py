@@ -36,7 +36,8 @@ class Trained:
     summary: dict
 
 
-def fit(config: RunConfig | dict | str | Path) -> Trained:
+def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:
+    """Like train(), but returns the model in memory too; `callbacks` are extra transformers TrainerCallbacks."""
     config = _as_config(config)
     method = get_method(config.method.name)
     run_dir = Path(config.output)
@@ -63,7 +64,7 @@ def fit(config: RunConfig | dict | str | Path) -> Trained:
     rundir.claim(run_dir, config.overwrite)
     rundir.write_config(run_dir, config)
     trainer = build_trainer(
-        model, tokenizer, data, config, precision, run_dir, learning_rate, method.callbacks(model)
+        model, tokenizer, data, config, precision, run_dir, learning_rate, [*method.callbacks(model), *(callbacks or [])]
     )
     started = time.perf_counter()
     result = trainer.train()

@@ -1,0 +1,86 @@
+"""Evaluation end to end on tiny models: through the CLI, for every technique, with the same prompts as training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from honed.data import prompt_ids
+from honed.data.encoding import IGNORE_INDEX, encode_row
+from honed.evaluate import evaluate
+from honed.evaluate.generation import left_pad
+from honed.methods import method_names
+from honed.train import fit
+from tiny import write_jsonl
+
+ROWS = [
+    {"messages": [{"role": "user", "content": "Where is my order?"}, {"role": "assistant", "content": "It ships."}]},
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Reset?"},
+                  {"role": "assistant", "content": "Open settings."}]},
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi there, thanks."}]},
+]
+
+
+def _train(tiny_model, data, out, method="lora", steps=2):
+    return fit({
+        "model": str(tiny_model), "method": method, "data": {"train": str(data)},
+        "training": {"max_steps": steps, "batch_size": 2}, "output": str(out),
+    })
+
+
+def test_prompts_rendered_for_eval_equal_the_training_prompt(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    for row in ROWS:
+        encoded = encode_row(tokenizer, row, "completion", 512)
+        first_label = next(i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX)
+        assert prompt_ids(tokenizer, row["messages"]) == encoded.input_ids[:first_label]
+
+
+def test_left_padding_puts_pads_first():
+    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_every_technique_run_can_be_evaluated(method, tiny_model, tmp_path):
+    data = write_jsonl(tmp_path / "chat.jsonl", ROWS)
+    run = _train(tiny_model, data, tmp_path / method, method).run_dir
+    result = evaluate(str(run), data=str(data), settings=None)
+    assert len(result.target.predictions) == len(ROWS)
+    assert set(result.target.metrics) >= {"bleu", "chrf", "rougeL", "exact_match", "perplexity", "mean_words"}
+    assert (run / "eval" / "eval.json").is_file()
+
+
+def test_eval_cli_with_baseline_writes_outputs(tiny_model, tmp_path):
+    data = write_jsonl(tmp_path / "chat.jsonl", ROWS)
+    run = _train(tiny_model, data, tmp_path / "run", steps=3).run_dir
+    done = subprocess.run(
+        [sys.executable, "-m", "honed", "eval", str(run), "--data", str(data), "--baseline", "base",
+         "--max-new-tokens", "6", "--examples", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| metric |" in done.stdout and "delta" in done.stdout
+    summary = json.loads((run / "eval" / "eval.json").read_text())
+    assert summary["rows"] == 3 and len(summary["data_sha256"]) == 64
+    assert set(summary["delta"]) == set(summary["metrics"])
+    assert summary["settings"]["generation"]["max_new_tokens"] == 6
+    predictions = [json.loads(line) for line in (run / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert [p["reference"] for p in predictions] == [r["messages"][-1]["content"] for r in ROWS]
+    assert all("baseline_prediction" in p and "rougeL" in p["scores"] for p in predictions)
+    assert (run / "eval" / "report.md").read_text().startswith("# Evaluation of")
+
+
+def test_text_only_test_file_is_refused(tiny_model, tmp_path):
+    chat = write_jsonl(tmp_path / "chat.jsonl", ROWS)
+    run = _train(tiny_model, chat, tmp_path / "run").run_dir
+    text = write_jsonl(tmp_path / "text.jsonl", [{"text": "just text"}])
+    done = subprocess.run([sys.executable, "-m", "honed", "eval", str(run), "--data", str(text)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "text" in done.stderr and "Traceback" not in done.stderr

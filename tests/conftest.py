@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +8,9 @@ from tiny import MEMORISE, build_model_dir, write_jsonl  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Each test gets its own HONED_HOME unless the real cache is wanted (the default model's, for slow tests)."""
-    if not os.environ.get("HONED_TEST_REAL_HOME"):
+def _isolated_home(request, tmp_path_factory, monkeypatch):
+    """Tests get a throwaway HONED_HOME; slow tests share the user's, so the default model converts once, not per run."""
+    if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("HONED_HOME", str(tmp_path_factory.getbasetemp() / "honed-home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")

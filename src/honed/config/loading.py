@@ -26,6 +26,7 @@ def load_config(
     for key, value in (values or {}).items():
         if value is not None:
             _set_path(raw, key.split("."), value)
+            lines[key] = None  # came from the command line: no YAML line to point at
     for item in overrides or []:
         key, value = _parse_override(item)
         _set_path(raw, key.split("."), value)
@@ -103,8 +104,10 @@ def _set_path(raw: dict, keys: list[str], value: Any) -> None:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise UserError(f"{'.'.join(keys)}: '{key}' is not a section")
-    if keys[-1] == "method" and isinstance(value, str) and isinstance(node.get("method"), dict):
-        node["method"] = {"name": value}  # switching technique drops the old technique's settings
+    current = node.get("method")
+    if keys[-1] == "method" and isinstance(value, str) and isinstance(current, dict):
+        if current.get("name", "lora") != value:
+            node["method"] = {"name": value}  # switching technique drops the old technique's settings
         return
     node[keys[-1]] = value
 
@@ -114,7 +117,7 @@ def _describe(error: dict, raw: dict, source: str, lines: dict[str, int | None])
     if len(loc) >= 2 and loc[0] == "method" and loc[1] in method_names():
         loc.pop(1)  # pydantic puts the union's tag in the path; the user never typed it
     key = ".".join(loc)
-    line = lines.get(key) or lines.get(".".join(loc[:-1]))
+    line = lines[key] if key in lines else lines.get(".".join(loc[:-1]))
     where = f"{source}:{line}" if line else source
     kind = error["type"]
     if kind == "union_tag_invalid":

@@ -34,7 +34,7 @@ def read_records(source: str, split: str = "train") -> list[Record]:
         if not path.is_file():
             raise UserError(f"{source}: no such file")
         records = _read_file(path)
-    elif "/" in source and not source.startswith((".", "/")) and source.count("/") == 1:
+    elif not path.suffix and not source.startswith((".", "/")):
         records = _read_hub_dataset(source, split)
     else:
         raise UserError(f"{source}: no such file, folder or hub dataset (expected {', '.join(sorted(LOCAL_SUFFIXES))})")
@@ -74,7 +74,7 @@ def _parse_jsonl(source: str, text: str) -> list[Record]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UserError(f"{source}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
+            raise UserError(f"{source}:{number}: invalid JSON ({e.msg}; column {e.colno})") from None
         if not isinstance(value, dict):
             raise UserError(f"{source}:{number}: expected a JSON object per line, got {type(value).__name__}")
         records.append(Record(source, number, value))
@@ -85,7 +85,7 @@ def _parse_json(source: str, text: str) -> list[Record]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"{source}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+        raise UserError(f"{source}:{e.lineno}: invalid JSON ({e.msg}; column {e.colno})") from None
     if isinstance(value, dict) and isinstance(value.get("data"), list):
         value = value["data"]
     if not isinstance(value, list):

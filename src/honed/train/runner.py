@@ -66,6 +66,8 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     trainer = build_trainer(
         model, tokenizer, data, config, precision, run_dir, learning_rate, [*method.callbacks(model), *(callbacks or [])]
     )
+    # Validation loss before and after: the first, cheapest evidence that training helped.
+    initial_eval = trainer.evaluate() if data.validation is not None else {}
     started = time.perf_counter()
     result = trainer.train()
     wall = time.perf_counter() - started
@@ -73,11 +75,14 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
 
     method.save(model, run_dir / method.artifact_dir)
     tokenizer.save_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
-    summary = _summary(config, method, params, data, precision, trainer, result, final_eval, wall, learning_rate)
+    losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss")}
+    summary = _summary(config, method, params, data, precision, trainer, result, losses, wall, learning_rate)
     rundir.write_summary(run_dir, summary)
     _remove_if_empty(run_dir / "trainer")
     log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
              summary["tokens_per_s"])
+    if final_eval:
+        log.info("validation loss %.4f -> %.4f", initial_eval["eval_loss"], final_eval["eval_loss"])
     model.eval()
     return Trained(run_dir, model, tokenizer, summary)
 
@@ -112,7 +117,7 @@ def peak_memory_mb() -> dict:
     return peak
 
 
-def _summary(config, method, params, data, precision, trainer, result, final_eval, wall, learning_rate) -> dict:
+def _summary(config, method, params, data, precision, trainer, result, val_losses, wall, learning_rate) -> dict:
     import peft
     import torch
     import transformers
@@ -136,7 +141,7 @@ def _summary(config, method, params, data, precision, trainer, result, final_eva
         **peak_memory_mb(),
         "final_train_loss": losses[-1] if losses else result.training_loss,
         "mean_train_loss": result.training_loss,
-        "final_val_loss": final_eval.get("eval_loss"),
+        **val_losses,
         "data": data.report(),
         "versions": {
             "honed": __version__, "torch": torch.__version__, "transformers": transformers.__version__,

@@ -107,3 +107,14 @@ def test_adalora_reallocates_ranks_during_training(tiny_model, memorise_file, tm
     assert pattern, "no rank pattern: update_and_allocate was not called"
     kept = sum(int(sum(mask)) for mask in pattern.values())
     assert kept < len(pattern) * 12, "ranks were not pruned below init_r"
+
+
+def test_validation_loss_is_the_plain_lm_loss_for_adalora(tiny_model, memorise_file, tmp_path):
+    """AdaLoRA starts as the base model (its singular values are zero), so before training its validation loss
+    must equal the base model's; peft's `.loss` would add the orthogonality regulariser on top."""
+    config = _config(tiny_model, memorise_file, tmp_path / "adalora", "adalora", steps=1)
+    config["data"]["validation"] = str(memorise_file)
+    base_config = {**config, "method": "full", "output": str(tmp_path / "full")}
+    adalora = fit(config).summary["initial_val_loss"]
+    base = fit(base_config).summary["initial_val_loss"]
+    assert adalora == pytest.approx(base, abs=1e-5)

@@ -6,6 +6,7 @@ import math
 
 from honed.data import IGNORE_INDEX
 from honed.data.encoding import encode_row
+from honed.train.loss import token_nll
 
 
 def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[tuple[float, int]]:
@@ -24,12 +25,9 @@ def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_leng
         ids = torch.tensor([encoded.input_ids], device=device)
         labels = torch.tensor([encoded.labels], device=device)
         with torch.inference_mode():
-            # The loss is computed here, not taken from the model: AdaLoRA adds its regulariser to `.loss`, and
-            # prompt tuning returns logits for its virtual tokens too (the last len(ids) positions are ours).
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, -ids.shape[1] :]
-            nll = torch.nn.functional.cross_entropy(
-                logits[0, :-1].float(), labels[0, 1:], ignore_index=IGNORE_INDEX, reduction="sum"
-            )
+            # From the logits, not `.loss`: AdaLoRA adds its regulariser to `.loss`, even in eval mode.
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+            nll, _ = token_nll(logits, labels)
         results.append((float(nll), count))
     return results
 

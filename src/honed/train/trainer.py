@@ -54,13 +54,34 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
     )
 
 
+def _trainer_class():
+    from transformers import Trainer
+
+    from honed.train.loss import token_nll
+
+    class HonedTrainer(Trainer):
+        """Evaluation loss is the plain next-token loss for every technique (AdaLoRA's `.loss` carries its
+        orthogonality regulariser even in eval mode, which would make its validation loss incomparable)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"]
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            nll, count = token_nll(outputs.logits, labels)
+            loss = nll / max(count, 1)
+            return (loss, outputs) if return_outputs else loss
+
+    return HonedTrainer
+
+
 def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, extra_callbacks):
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     from honed.data import IGNORE_INDEX
 
     args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=data.train,

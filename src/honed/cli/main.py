@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for verb in VERBS:
         verb.register(subparsers)
+    for verb_parser in subparsers.choices.values():  # `honed train ... --debug` works as well as `honed --debug train`
+        verb_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -83,6 +83,10 @@ class TrainingConfig(Section):
     """'auto' picks what the hardware runs fast: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
     eval_steps: int | None = Field(None, ge=1)
     """Compute validation loss every this many steps (needs validation data)."""
+    early_stopping_metric: str | None = None
+    """Stop when this validation metric stops improving: 'eval_loss', or with eval.during_training e.g. 'eval_rougeL'."""
+    early_stopping_patience: int = Field(3, ge=1)
+    """Evaluations without improvement before stopping."""
     logging_steps: int = Field(5, ge=1)
     """Log loss, learning rate and tokens/s every this many steps."""
     tensorboard: bool = False
@@ -116,6 +120,10 @@ class EvalConfig(Section):
     """Metrics to compute; drop any you do not want."""
     limit: int | None = Field(None, ge=1)
     """Evaluate only the first N test rows."""
+    during_training: bool = False
+    """At every training.eval_steps, also generate answers for a sample of the validation set and log the metrics."""
+    sample: int = Field(16, ge=1)
+    """Validation rows generated for during_training (the first N, same each time)."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
 
@@ -148,6 +156,31 @@ class RunConfig(Section):
         if self.output is None:
             self.output = f"runs/{self.method.name}"
         return self
+
+    @model_validator(mode="after")
+    def _evaluation_needs_its_inputs(self) -> RunConfig:
+        problems = []
+        has_validation = bool(self.data.validation or self.data.val_fraction)
+        if (self.eval.during_training or self.training.early_stopping_metric) and not self.training.eval_steps:
+            problems.append("eval.during_training and training.early_stopping_metric need training.eval_steps")
+        if self.training.eval_steps and not has_validation:
+            problems.append("training.eval_steps needs data.validation or data.val_fraction")
+        metric = self.training.early_stopping_metric
+        if metric and metric != "eval_loss":
+            known = generation_metric_names(self.eval.metrics)
+            if metric not in known:
+                problems.append(f"training.early_stopping_metric {metric!r}: use eval_loss or one of {known}")
+            elif not self.eval.during_training:
+                problems.append(f"training.early_stopping_metric {metric!r} needs eval.during_training: true")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def generation_metric_names(metrics: list[str]) -> list[str]:
+    names = {"bleu": ["bleu"], "chrf": ["chrf"], "rouge": ["rouge1", "rouge2", "rougeL", "rougeLsum"],
+             "exact_match": ["exact_match"], "length": ["mean_words"]}
+    return [f"eval_{name}" for metric in metrics for name in names.get(metric, [])]
 
 
 def field_docs(model: type[BaseModel]) -> list[tuple[str, str, str]]:

@@ -67,6 +67,7 @@ class PreparedData:
     shape: str
     train_stats: EncodingStats
     validation_stats: EncodingStats | None
+    validation_rows: RowSet | None = None  # untokenized, for generation-based evaluation during training
 
     def report(self) -> dict:
         return {
@@ -86,7 +87,7 @@ def prepare_data(config: DataConfig, tokenizer, seed: int) -> PreparedData:
     train, train_stats = _encode(tokenizer, train_rows, config)
     validation, validation_stats = _encode(tokenizer, validation_rows, config) if validation_rows else (None, None)
     _log_report(train_rows, train_stats, validation_stats, config)
-    return PreparedData(train, validation, train_rows.shape, train_stats, validation_stats)
+    return PreparedData(train, validation, train_rows.shape, train_stats, validation_stats, validation_rows)
 
 
 def _encode(tokenizer, rows: RowSet, config: DataConfig):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+log = logging.getLogger("honed")
 
 
 class MetricsLogger(TrainerCallback):
@@ -66,3 +69,28 @@ class ProgressBar(TrainerCallback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class EarlyStopping(TrainerCallback):
+    """Stops training when a validation metric has not improved for `patience` evaluations.
+
+    transformers' EarlyStoppingCallback needs checkpoints and load_best_model_at_end; this one only watches.
+    """
+
+    def __init__(self, metric: str, patience: int):
+        self.metric = metric
+        self.patience = patience
+        self.lower_is_better = metric.endswith("loss") or "perplexity" in metric
+        self.best: float | None = None
+        self.bad_evaluations = 0
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        improved = self.best is None or (value < self.best if self.lower_is_better else value > self.best)
+        self.best, self.bad_evaluations = (value, 0) if improved else (self.best, self.bad_evaluations + 1)
+        if self.bad_evaluations >= self.patience and state.global_step < state.max_steps:
+            log.info("early stopping at step %d: %s has not improved on %.4f for %d evaluations",
+                     state.global_step, self.metric, self.best, self.patience)
+            control.should_training_stop = True

@@ -134,6 +134,7 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
         "precision": precision.name,
         "device": precision.device,
         "steps": trainer.state.global_step,
+        "stopped_early": trainer.state.global_step < trainer.state.max_steps,
         "epochs": round(trainer.state.epoch or 0, 4),
         "wall_time_s": round(wall, 2),
         "real_tokens": tokens,

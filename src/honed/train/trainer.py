@@ -6,7 +6,8 @@ import math
 from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
-from honed.train.callbacks import MetricsLogger, ProgressBar
+from honed.errors import UserError
+from honed.train.callbacks import EarlyStopping, MetricsLogger, ProgressBar
 from honed.train.precision import Precision
 
 
@@ -19,11 +20,19 @@ def optimizer_steps(rows: int, training: TrainingConfig, world_size: int = 1) ->
     return math.ceil(training.epochs * per_epoch)
 
 
+def _has_tensorboard() -> bool:
+    import importlib.util
+
+    return any(importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX"))
+
+
 def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
     from transformers import TrainingArguments
 
     t = config.training
     evaluating = bool(t.eval_steps and has_eval)
+    if t.tensorboard and not _has_tensorboard():
+        raise UserError("training.tensorboard: needs the tensorboard package (pip install tensorboard)")
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,
@@ -61,7 +70,19 @@ def _trainer_class():
 
     class HonedTrainer(Trainer):
         """Evaluation loss is the plain next-token loss for every technique (AdaLoRA's `.loss` carries its
-        orthogonality regulariser even in eval mode, which would make its validation loss incomparable)."""
+        orthogonality regulariser even in eval mode, which would make its validation loss incomparable), and each
+        evaluation can add generation metrics (BLEU, ROUGE, ...) on a sample of the validation set."""
+
+        generation_eval = None
+
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                            metric_key_prefix="eval"):
+            output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                             metric_key_prefix)
+            if self.generation_eval is not None:
+                for name, value in self.generation_eval(self.model).items():
+                    output.metrics[f"{metric_key_prefix}_{name}"] = value
+            return output
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if model.training:
@@ -91,4 +112,10 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
         callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), ProgressBar(), *extra_callbacks],
     )
     trainer.remove_callback(PrinterCallback)
+    if config.eval.during_training and data.validation_rows is not None:
+        from honed.evaluate.in_training import GenerationEval
+
+        trainer.generation_eval = GenerationEval(data.validation_rows.rows, tokenizer, config.eval)
+    if config.training.early_stopping_metric:
+        trainer.add_callback(EarlyStopping(config.training.early_stopping_metric, config.training.early_stopping_patience))
     return trainer

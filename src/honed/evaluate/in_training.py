@@ -1,0 +1,32 @@
+"""Generation-based evaluation at each validation step of a training run (the loss alone misses format and tone)."""
+
+from __future__ import annotations
+
+from honed.config import EvalConfig
+from honed.data import prompt_ids, split_prompt_reference
+from honed.errors import UserError
+from honed.evaluate.generation import generate
+from honed.evaluate.metrics import corpus_scores
+
+
+class GenerationEval:
+    """Generates answers for the first `settings.sample` validation rows and scores them against the references."""
+
+    def __init__(self, rows: list[dict], tokenizer, settings: EvalConfig):
+        if rows and "messages" not in rows[0]:
+            raise UserError("eval.during_training needs prompt/completion, alpaca or messages rows, not plain text")
+        conversations = [split_prompt_reference(row) for row in rows[: settings.sample]]
+        self.tokenizer = tokenizer
+        self.prompts = [prompt_ids(tokenizer, messages) for messages, _ in conversations]
+        self.references = [reference for _, reference in conversations]
+        self.settings = settings
+        self.metrics = [m for m in settings.metrics if m != "perplexity"]  # the Trainer reports the loss already
+
+    def __call__(self, model) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            predictions = generate(model, self.tokenizer, self.prompts, self.settings.generation)
+        finally:
+            model.train(was_training)
+        return corpus_scores(predictions, self.references, self.metrics)

@@ -32,11 +32,22 @@ def test_gradient_checkpointing_accumulation_and_periodic_validation(tiny_model,
     assert summary["steps"] == 4 and summary["final_val_loss"] is not None
 
 
-@pytest.mark.parametrize("rows, batch, accum, epochs, expected", [(10, 2, 1, 1, 5), (10, 2, 2, 1, 3), (10, 4, 1, 2, 6),
-                                                                  (1, 8, 4, 1, 1)])
-def test_optimizer_steps_match_the_trainer(rows, batch, accum, epochs, expected):
-    training = validate({"training": {"batch_size": batch, "grad_accum": accum, "epochs": epochs}}).training
-    assert optimizer_steps(rows, training) == expected
+@pytest.mark.parametrize("batches, accum, epochs, expected", [(5, 1, 1, 5), (5, 2, 1, 3), (3, 1, 2, 6), (1, 4, 1, 1)])
+def test_optimizer_steps_from_micro_batches(batches, accum, epochs, expected):
+    training = validate({"training": {"grad_accum": accum, "epochs": epochs}}).training
+    assert optimizer_steps(batches, training) == expected
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_planned_steps_are_the_steps_the_trainer_runs(packing, tiny_model, tmp_path):
+    """AdaLoRA's budget is set from the planned step count, so it must be what the Trainer then runs."""
+    data = write_jsonl(tmp_path / "rows.jsonl", ROWS)
+    summary = fit({
+        "model": str(tiny_model), "method": "adalora", "output": str(tmp_path / "run"), "data": {"train": str(data)},
+        "training": {"epochs": 2, "batch_size": 3, "grad_accum": 2, "packing": packing},
+    }).summary
+    total_step = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())["total_step"]
+    assert summary["steps"] == total_step
 
 
 def test_auto_precision_is_fp32_on_cpu_and_half_precision_is_timed():

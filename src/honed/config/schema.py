@@ -75,8 +75,19 @@ class TrainingConfig(Section):
     """Clip the gradient norm to this."""
     seed: int = 42
     """Seed for initialisation, data order and the validation split."""
+    packing: bool | None = None
+    """Padding-free packing: a micro-batch's rows become one sequence with position ids restarting per row (no row
+    sees another, no token is padding). null: on wherever the technique and model allow it (checked on the model)."""
+    batch_tokens: int | None = Field(None, ge=8)
+    """Token budget of a packed micro-batch; null: batch_size x the mean row length, so steps match unpacked ones."""
     group_by_length: bool = True
-    """Batch rows of similar length together, so less of each batch is padding (same rows, same epochs)."""
+    """Without packing, batch rows of similar length together, so less of each batch is padding."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for torch; null: one per physical core (more only makes OpenMP threads fight)."""
+    optimizer: Literal["adamw_torch", "adamw_torch_fused"] = "adamw_torch"
+    """AdamW implementation: PyTorch's foreach version (default), or the fused kernel."""
+    compile: bool = False
+    """torch.compile the model before training (measured slower on small CPU runs; see docs/performance.md)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more time."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"

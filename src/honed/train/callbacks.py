@@ -13,25 +13,48 @@ from transformers import TrainerCallback
 log = logging.getLogger("honed")
 
 
-class MetricsLogger(TrainerCallback):
-    """Appends every log event (loss, lr, grad norm, eval loss, tokens/s) to metrics.jsonl as it happens."""
+class TokenTally:
+    """Real (non-pad) tokens and all positions fed to training, counted per micro-batch."""
 
-    def __init__(self, path: Path):
+    def __init__(self):
+        self.real = 0
+        self.positions = 0
+
+    def add(self, inputs) -> None:
+        positions = inputs["input_ids"].numel()
+        mask = inputs.get("attention_mask")
+        self.real += int(mask.sum()) if mask is not None else positions
+        self.positions += positions
+
+    @property
+    def padding_share(self) -> float:
+        return 1 - self.real / self.positions if self.positions else 0.0
+
+
+class MetricsLogger(TrainerCallback):
+    """Appends every log event (loss, lr, grad norm, eval loss, real tokens/s) to metrics.jsonl as it happens."""
+
+    def __init__(self, path: Path, tally: TokenTally):
         self.path = path
+        self.tally = tally
         self.start = time.perf_counter()
         self.last_tokens = 0
         self.last_time = self.start
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self.last_time = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
         now = time.perf_counter()
-        tokens = state.num_input_tokens_seen
+        tokens = self.tally.real
         row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "time_s": round(now - self.start, 3)}
-        row.update({k: v for k, v in logs.items() if k != "num_input_tokens_seen"})
+        row.update(logs)
         if "loss" in logs:
-            row["tokens_seen"] = tokens
+            row["real_tokens"] = tokens
             row["tokens_per_s"] = round((tokens - self.last_tokens) / max(now - self.last_time, 1e-9), 1)
+            row["padding_share"] = round(self.tally.padding_share, 4)
             self.last_tokens, self.last_time = tokens, now
         with self.path.open("a") as out:
             out.write(json.dumps(row, allow_nan=True) + "\n")  # NaN stays visible, never hidden
@@ -40,7 +63,8 @@ class MetricsLogger(TrainerCallback):
 class ProgressBar(TrainerCallback):
     """One tqdm bar with loss, real (non-pad) tokens/s and ETA, in place of the Trainer's raw log dicts."""
 
-    def __init__(self):
+    def __init__(self, tally: TokenTally):
+        self.tally = tally
         self.bar = None
         self.start = 0.0
         self.loss = math.nan
@@ -56,7 +80,9 @@ class ProgressBar(TrainerCallback):
         if self.bar is None:
             return
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix(loss=f"{self.loss:.4f}", tok_s=f"{state.num_input_tokens_seen / elapsed:.0f}")
+        self.bar.set_postfix(
+            loss=f"{self.loss:.4f}", tok_s=f"{self.tally.real / elapsed:.0f}", pad=f"{self.tally.padding_share:.0%}"
+        )
         self.bar.update(state.global_step - self.bar.n)
 
     def on_log(self, args, state, control, logs=None, **kwargs):

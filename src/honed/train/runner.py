@@ -14,6 +14,7 @@ from honed.data import ensure_chat_template, prepare_data
 from honed.methods import BuildContext, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.train import rundir
+from honed.train.batching import plan_batches
 from honed.train.precision import choose_precision
 from honed.train.trainer import build_trainer, optimizer_steps
 from honed.version import __version__
@@ -49,22 +50,28 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
         log.warning("model has no chat template; using honed's plain role-tagged template (saved with the run)")
     data = prepare_data(config.data, tokenizer, config.training.seed)
     precision = choose_precision(config.training.precision)
-    steps = optimizer_steps(len(data.train), config.training)
+    threads = set_threads(config.training.threads)
     learning_rate = config.training.learning_rate or method.default_learning_rate
 
     model = load_model(config.model, trust_remote_code=config.trust_remote_code)
+    model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
+    lengths = [len(ids) for ids in data.train["input_ids"]]
+    plan = plan_batches(config.training, method, lengths, model)
+    steps = optimizer_steps(plan.batches_per_epoch(lengths, config.training.batch_size, config.training.seed),
+                            config.training)
     model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
     params = count_parameters(model)
     log.info(
-        "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s)",
+        "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s); %s; %d threads",
         method.name, f"{params['trainable']:,}", f"{params['total']:,}", params["trainable_pct"],
-        learning_rate, steps, precision.name, precision.reason,
+        learning_rate, steps, precision.name, precision.reason, plan.reason, threads,
     )
 
     rundir.claim(run_dir, config.overwrite)
     rundir.write_config(run_dir, config)
     trainer = build_trainer(
-        model, tokenizer, data, config, precision, run_dir, learning_rate, [*method.callbacks(model), *(callbacks or [])]
+        model, tokenizer, data, config, precision, run_dir, learning_rate, plan,
+        [*method.callbacks(model), *(callbacks or [])],
     )
     # Validation loss before and after: the first, cheapest evidence that training helped.
     initial_eval = trainer.evaluate() if data.validation is not None else {}
@@ -73,10 +80,15 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     wall = time.perf_counter() - started
     final_eval = trainer.evaluate() if data.validation is not None else {}
 
+    _base_config(model).use_cache = True  # restored for whoever generates with the saved model
     method.save(model, run_dir / method.artifact_dir)
     tokenizer.save_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
     losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss")}
+    batching = {"packing": plan.packing, "batch_tokens": plan.batch_tokens, "padding_share": trainer.tally.padding_share,
+                "threads": threads}
     summary = _summary(config, method, params, data, precision, trainer, result, losses, wall, learning_rate)
+    summary.update(real_tokens=trainer.tally.real, tokens_per_s=round(trainer.tally.real / max(wall, 1e-9), 1),
+                   batching=batching)
     rundir.write_summary(run_dir, summary)
     _remove_if_empty(run_dir / "trainer")
     log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
@@ -124,7 +136,6 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
 
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
-    tokens = trainer.state.num_input_tokens_seen
     return {
         "technique": method.name,
         "model": config.model,
@@ -137,8 +148,6 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
         "epochs": round(trainer.state.epoch or 0, 4),
         "wall_time_s": round(wall, 2),
-        "real_tokens": tokens,
-        "tokens_per_s": round(tokens / max(wall, 1e-9), 1),
         **peak_memory_mb(),
         "final_train_loss": losses[-1] if losses else result.training_loss,
         "mean_train_loss": result.training_loss,
@@ -149,6 +158,33 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
             "peft": peft.__version__,
         },
     }
+
+
+def set_threads(requested: int | None) -> int:
+    """Torch threads: what the user asked, else one per physical core (hyper-threads only make OpenMP fight)."""
+    import torch
+
+    threads = requested or physical_cores()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def physical_cores() -> int:
+    import os
+
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores or available, available))
+
+
+def _base_config(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.config
 
 
 def _remove_if_empty(path: Path) -> None:

@@ -7,15 +7,16 @@ from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
-from honed.train.callbacks import EarlyStopping, MetricsLogger, ProgressBar
+from honed.train.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
 from honed.train.precision import Precision
 
 
-def optimizer_steps(rows: int, training: TrainingConfig, world_size: int = 1) -> int:
-    """Optimizer steps the Trainer will run, computed as it does, so AdaLoRA's budget can be set up front."""
+def optimizer_steps(batches: int, training: TrainingConfig, world_size: int = 1) -> int:
+    """Optimizer steps the Trainer will run from this many micro-batches an epoch, computed as it does, so
+    AdaLoRA's budget can be set up front."""
     if training.max_steps:
         return training.max_steps
-    batches = math.ceil(rows / (training.batch_size * world_size))
+    batches = math.ceil(batches / world_size)
     per_epoch = max(batches // training.grad_accum + int(batches % training.grad_accum > 0), 1)
     return math.ceil(training.epochs * per_epoch)
 
@@ -55,7 +56,9 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
         eval_steps=t.eval_steps if evaluating else None,
         save_strategy="no",
         report_to=["tensorboard"] if t.tensorboard else [],
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="no",  # counted by honed: the Trainer miscounts packed rows (pad == eos)
+        optim=t.optimizer,
+        torch_compile=t.compile,
         remove_unused_columns=False,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         disable_tqdm=True,
@@ -66,6 +69,8 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
 def _trainer_class():
     from transformers import Trainer
 
+    from honed.data import IGNORE_INDEX
+    from honed.train.batching import TokenBudgetBatchSampler
     from honed.train.loss import token_nll
 
     class HonedTrainer(Trainer):
@@ -74,6 +79,27 @@ def _trainer_class():
         evaluation can add generation metrics (BLEU, ROUGE, ...) on a sample of the validation set."""
 
         generation_eval = None
+        batch_plan = None
+        tally = None
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self.tally.add(inputs)
+            return super().training_step(model, inputs, num_items_in_batch)
+
+        def get_train_dataloader(self):
+            if not self.batch_plan.packing:
+                return super().get_train_dataloader()
+            from torch.utils.data import DataLoader
+            from transformers import DataCollatorWithFlattening
+
+            lengths = [len(ids) for ids in self.train_dataset["input_ids"]]
+            sampler = TokenBudgetBatchSampler(lengths, self.batch_plan.batch_tokens, self.args.seed)
+            loader = DataLoader(
+                self.train_dataset.with_format(columns=["input_ids", "labels"]),
+                batch_sampler=sampler,
+                collate_fn=DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX),
+            )
+            return self.accelerator.prepare(loader)
 
         def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                             metric_key_prefix="eval"):
@@ -96,22 +122,26 @@ def _trainer_class():
     return HonedTrainer
 
 
-def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, extra_callbacks):
+def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, plan,
+                  extra_callbacks):
     from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     from honed.data import IGNORE_INDEX
 
     args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
+    tally = TokenTally()
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
+        # Padded batches for evaluation (and for training when not packing); packing has its own loader.
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=[MetricsLogger(run_dir / "metrics.jsonl"), ProgressBar(), *extra_callbacks],
+        callbacks=[MetricsLogger(run_dir / "metrics.jsonl", tally), ProgressBar(tally), *extra_callbacks],
     )
     trainer.remove_callback(PrinterCallback)
+    trainer.batch_plan, trainer.tally = plan, tally
     if config.eval.during_training and data.validation_rows is not None:
         from honed.evaluate.in_training import GenerationEval
 

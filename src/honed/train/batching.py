@@ -80,8 +80,12 @@ def plan_batches(training, method, lengths: list[int], model) -> BatchPlan:
     return BatchPlan(True, budget, f"padding-free packing, {budget} tokens per micro-batch")
 
 
-def packing_is_exact(model, tolerance: float = 1e-4) -> bool:
-    """Run two short rows packed and alone on the real model; packing is used only if the logits agree."""
+def packing_is_exact(model) -> bool:
+    """Run two short rows packed and alone on the real model; packing is used only if the logits agree.
+
+    Agreement is up to float noise (about 1e-4 on logits of magnitude 30 for SmolLM2); a model that lets rows see
+    each other differs by whole units.
+    """
     import torch
 
     rows = [[11, 12, 13, 14, 15], [21, 22, 23]]
@@ -100,4 +104,4 @@ def packing_is_exact(model, tolerance: float = 1e-4) -> bool:
         return False
     finally:
         model.train(was_training)
-    return bool(torch.allclose(packed, torch.cat(alone), atol=tolerance))
+    return bool(torch.allclose(packed, torch.cat(alone), rtol=1e-4, atol=1e-3))

@@ -10,7 +10,7 @@ from transformers import DataCollatorWithFlattening, TrainerCallback
 from honed.data import IGNORE_INDEX
 from honed.models import load_model
 from honed.train import fit
-from honed.train.batching import TokenBudgetBatchSampler, packing_is_exact
+from honed.train.batching import PackedLinesCollator, TokenBudgetBatchSampler, best_fit_decreasing, packing_is_exact
 from honed.train.loss import token_nll
 from tiny import write_jsonl
 
@@ -106,4 +106,34 @@ def test_prompt_learning_falls_back_to_length_grouping(tiny_model, memorise_file
         "model": str(tiny_model), "method": "lora", "output": str(tmp_path / "lora"),
         "data": {"train": str(memorise_file)}, "training": {"max_steps": 1, "batch_size": 2},
     }).summary
-    assert lora["batching"]["packing"] is True and lora["batching"]["padding_share"] == 0.0
+    assert lora["batching"]["packing"] is True and lora["batching"]["padding_share"] < 0.1
+
+
+def test_rows_pack_into_lines_no_longer_than_the_longest_row(tiny_model):
+    """honed's collator: best-fit-decreasing lines, position ids restarting per row, first tokens and padding
+    unlabelled; and the logits of every row equal the row alone."""
+    rows = [[5, 9, 14, 22, 31, 40, 41], [7, 8, 9], [50, 60, 70], [33, 34]]
+    batch = PackedLinesCollator(pad_id=0, ignore_index=IGNORE_INDEX)([{"input_ids": r, "labels": r} for r in rows])
+    assert batch["input_ids"].shape == (3, 7)  # lines [7], [3 + 3, 1 pad], [2, 5 pad]
+    model = load_model(str(tiny_model)).eval()
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        for line in range(batch["input_ids"].shape[0]):
+            positions = batch["position_ids"][line].tolist()
+            starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+            for start, end in zip(starts, starts[1:]):
+                ids = batch["input_ids"][line, start:end]
+                if batch["labels"][line, start:end].ne(IGNORE_INDEX).any():  # a real row, not the padding
+                    alone = model(input_ids=ids[None], use_cache=False).logits[0]
+                    torch.testing.assert_close(packed[line, start:end], alone, atol=1e-5, rtol=1e-5)
+                    assert batch["labels"][line, start] == IGNORE_INDEX
+                    assert batch["labels"][line, start + 1 : end].tolist() == ids[1:].tolist()
+    real = sum(map(len, rows))
+    assert batch["labels"].ne(IGNORE_INDEX).sum() == real - len(rows)
+
+
+def test_best_fit_decreasing_fills_bins_without_overflow():
+    lengths = [7, 3, 3, 2, 6, 1]
+    bins = best_fit_decreasing(lengths, capacity=7)
+    assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in b) <= 7 for b in bins) and len(bins) == 4  # 22 tokens need 4 bins of 7

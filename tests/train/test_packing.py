@@ -113,8 +113,10 @@ def test_rows_pack_into_lines_no_longer_than_the_longest_row(tiny_model):
     """honed's collator: best-fit-decreasing lines, position ids restarting per row, first tokens and padding
     unlabelled; and the logits of every row equal the row alone."""
     rows = [[5, 9, 14, 22, 31, 40, 41], [7, 8, 9], [50, 60, 70], [33, 34]]
-    batch = PackedLinesCollator(pad_id=0, ignore_index=IGNORE_INDEX)([{"input_ids": r, "labels": r} for r in rows])
-    assert batch["input_ids"].shape == (3, 7)  # lines [7], [3 + 3, 1 pad], [2, 5 pad]
+    # Attention priced high (scale 4), so the narrowest lines win: [7], [3 + 3, 1 pad], [2, 5 pad].
+    collate = PackedLinesCollator(pad_id=0, ignore_index=IGNORE_INDEX, attention_scale=4)
+    batch = collate([{"input_ids": r, "labels": r} for r in rows])
+    assert batch["input_ids"].shape == (3, 7)
     model = load_model(str(tiny_model)).eval()
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
@@ -137,3 +139,11 @@ def test_best_fit_decreasing_fills_bins_without_overflow():
     bins = best_fit_decreasing(lengths, capacity=7)
     assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in b) <= 7 for b in bins) and len(bins) == 4  # 22 tokens need 4 bins of 7
+
+
+def test_line_width_trades_padding_against_attention():
+    lengths = [300, 40, 40, 30, 20]
+    cheap_attention = PackedLinesCollator(0, IGNORE_INDEX, attention_scale=10**9).cheapest_lines(lengths)
+    assert len(cheap_attention) == 1  # no padding at all when attention is nearly free
+    dear_attention = PackedLinesCollator(0, IGNORE_INDEX, attention_scale=10).cheapest_lines(lengths)
+    assert max(sum(lengths[i] for i in line) for line in dear_attention) == 300

@@ -84,8 +84,9 @@ class TrainingConfig(Section):
     """Without packing, batch rows of similar length together, so less of each batch is padding."""
     threads: int | None = Field(None, ge=1)
     """CPU threads for torch; null: one per physical core (more only makes OpenMP threads fight)."""
-    optimizer: Literal["adamw_torch", "adamw_torch_fused"] = "adamw_torch"
-    """AdamW implementation: PyTorch's foreach version (default), or the fused kernel."""
+    optimizer: Literal["adamw_torch", "adamw_torch_fused"] = "adamw_torch_fused"
+    """AdamW implementation: the fused kernel (default; 1.28x the tokens/s of full fine-tuning on a 2-core CPU,
+    same loss) or the per-tensor loop, which is what the Trainer's 'adamw_torch' runs on a CPU."""
     compile: bool = False
     """torch.compile the model before training (measured slower on small CPU runs; see docs/performance.md)."""
     gradient_checkpointing: bool = False

@@ -96,7 +96,9 @@ def _trainer_class():
             loader = DataLoader(
                 self.train_dataset.with_format(columns=["input_ids", "labels"]),
                 batch_sampler=sampler,
-                collate_fn=PackedLinesCollator(self.processing_class.pad_token_id, IGNORE_INDEX, self.tally),
+                collate_fn=PackedLinesCollator(
+                    self.processing_class.pad_token_id, IGNORE_INDEX, self.tally, attention_scale=_attention_scale(self.model)
+                ),
             )
             return self.accelerator.prepare(loader)
 
@@ -119,6 +121,12 @@ def _trainer_class():
             return (loss, outputs) if return_outputs else loss
 
     return HonedTrainer
+
+
+def _attention_scale(model) -> int:
+    """Row width at which a token's attention FLOPs match its matmul FLOPs: about 6 x the hidden size."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return 6 * getattr(base.config, "hidden_size", 576)
 
 
 def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, plan,

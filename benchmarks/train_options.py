@@ -2,7 +2,8 @@
 
     python benchmarks/train_options.py [--rows 32] [--method lora]
 
-Variants: the defaults; gradient checkpointing; fused AdamW; torch.compile; packing off (length-grouped padding).
+Variants: the defaults (packing, fused AdamW); gradient checkpointing; the per-tensor AdamW loop; torch.compile;
+packing off (length-grouped padding).
 Each runs in its own process (clean peak memory) on the same long-tailed texts for one epoch.
 """
 
@@ -21,7 +22,7 @@ from common import long_tailed_texts, peak_rss_mb  # noqa: E402
 VARIANTS = {
     "defaults": {},
     "gradient_checkpointing": {"gradient_checkpointing": True},
-    "fused_adamw": {"optimizer": "adamw_torch_fused"},
+    "per_tensor_adamw": {"optimizer": "adamw_torch"},
     "torch_compile": {"compile": True},
     "no_packing": {"packing": False},
 }

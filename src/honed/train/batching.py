@@ -143,7 +143,7 @@ class PackedLinesCollator:
             batch["labels"].append(labels + [self.ignore_index] * padding)
             batch["position_ids"].append(positions + list(range(padding)))
         if self.tally is not None:
-            self.tally.count(real=sum(len(ids) for ids, _ in rows), positions=width * len(lines))
+            self.tally.collated(real=sum(len(ids) for ids, _ in rows), positions=width * len(lines))
         return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
 
     def cheapest_lines(self, lengths: list[int]) -> list[list[int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 import math
 import time
 from pathlib import Path
@@ -14,19 +15,25 @@ log = logging.getLogger("honed")
 
 
 class TokenTally:
-    """Real (non-pad) tokens and all positions fed to training, counted per micro-batch."""
+    """Real (non-pad) tokens and all positions fed to training, counted when a micro-batch is trained on."""
 
     def __init__(self):
         self.real = 0
         self.positions = 0
+        self.pending: deque[tuple[int, int]] = deque()
+
+    def collated(self, real: int, positions: int) -> None:
+        """A packed batch's counts, noted by its collator; the Trainer fetches batches ahead of training on them."""
+        self.pending.append((real, positions))
 
     def add(self, inputs) -> None:
-        """Count a padded batch from its attention mask (packed batches are counted by their collator)."""
         mask = inputs.get("attention_mask")
         if mask is not None:
-            self.count(real=int(mask.sum()), positions=mask.numel())
-
-    def count(self, real: int, positions: int) -> None:
+            real, positions = int(mask.sum()), mask.numel()
+        elif self.pending:
+            real, positions = self.pending.popleft()
+        else:
+            real = positions = inputs["input_ids"].numel()
         self.real += real
         self.positions += positions
 

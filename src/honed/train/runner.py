@@ -16,7 +16,7 @@ from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.train import rundir
 from honed.train.batching import plan_batches
 from honed.train.precision import choose_precision
-from honed.train.trainer import build_trainer, optimizer_steps
+from honed.train.trainer import build_trainer, check_optional_packages, optimizer_steps
 from honed.version import __version__
 
 log = logging.getLogger("honed")
@@ -43,6 +43,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     method = get_method(config.method.name)
     run_dir = Path(config.output)
     rundir.check_free(run_dir, config.overwrite)
+    check_optional_packages(config)
     _seed(config.training.seed)
 
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)

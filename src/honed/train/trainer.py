@@ -21,10 +21,12 @@ def optimizer_steps(batches: int, training: TrainingConfig, world_size: int = 1)
     return math.ceil(training.epochs * per_epoch)
 
 
-def _has_tensorboard() -> bool:
+def check_optional_packages(config: RunConfig) -> None:
+    """Fail before anything is loaded or written when an option needs a package that is not installed."""
     import importlib.util
 
-    return any(importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX"))
+    if config.training.tensorboard and not any(importlib.util.find_spec(n) for n in ("tensorboard", "tensorboardX")):
+        raise UserError("training.tensorboard: needs the tensorboard package (pip install tensorboard)")
 
 
 def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
@@ -32,8 +34,6 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
 
     t = config.training
     evaluating = bool(t.eval_steps and has_eval)
-    if t.tensorboard and not _has_tensorboard():
-        raise UserError("training.tensorboard: needs the tensorboard package (pip install tensorboard)")
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,

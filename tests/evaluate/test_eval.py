@@ -84,3 +84,10 @@ def test_text_only_test_file_is_refused(tiny_model, tmp_path):
     done = subprocess.run([sys.executable, "-m", "honed", "eval", str(run), "--data", str(text)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "text" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_run_directory_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "honed", "eval", str(tmp_path / "no-such-run"), "--data", "x.jsonl"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no such model folder or run directory" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

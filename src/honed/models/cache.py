@@ -50,7 +50,14 @@ def resolve_model_path(reference: str) -> str:
         if not path.is_file():
             raise UserError(f"{reference}: no such GGUF file")
         return str(converted_gguf(path, path.stem))
+    if _looks_like_a_path(reference) and not Path(reference).expanduser().exists():
+        raise UserError(f"{reference}: no such model folder or run directory")
     return reference
+
+
+def _looks_like_a_path(reference: str) -> bool:
+    """Hub names are 'name' or 'owner/name'; anything else with a slash, or starting with . / ~, is a path."""
+    return reference.startswith((".", "/", "~")) or reference.count("/") > 1
 
 
 def converted_gguf(gguf: Path, name: str) -> Path:

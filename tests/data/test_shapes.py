@@ -120,8 +120,6 @@ def test_mapping_replaces_the_default_column_name():
     ("fields", "found"),
     [
         ({"question": "q", "answer": "a"}, "found fields: question, answer"),
-        ({"instruction": "only an instruction"}, "found fields: instruction"),
-        ({"prompt": "a prompt but no completion"}, "found fields: prompt"),
         ({}, "found fields: none"),
     ],
 )
@@ -242,3 +240,17 @@ def test_validation_shape_must_match_training(tmp_path):
 def test_unknown_data_field_name_is_rejected():
     with pytest.raises(ValueError, match="unknown field name"):
         DataConfig(fields={"question": "q"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"instruction": "only an instruction"}, "has 'instruction' but no 'output'"),
+        ({"prompt": "a prompt but no completion", "id": 3}, "has 'prompt' but no 'completion'"),
+    ],
+)
+def test_half_a_shape_names_the_missing_answer(fields, expected):
+    with pytest.raises(UserError) as raised:
+        detect_format(Record("data/train.jsonl", 12, fields), {})
+    assert str(raised.value).startswith(f"data/train.jsonl:12: {expected}")
+    assert "found fields: " + ", ".join(fields) in str(raised.value)

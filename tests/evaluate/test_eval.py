@@ -91,3 +91,13 @@ def test_missing_run_directory_is_a_one_line_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no such model folder or run directory" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_test_file_without_references_names_what_is_missing(tiny_model, tmp_path):
+    chat = write_jsonl(tmp_path / "chat.jsonl", ROWS)
+    run = _train(tiny_model, chat, tmp_path / "run").run_dir
+    prompts_only = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "Where is my order?"}])
+    done = subprocess.run([sys.executable, "-m", "honed", "eval", str(run), "--data", str(prompts_only)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert f"{prompts_only}:1: has 'prompt' but no 'completion'" in done.stderr

@@ -21,6 +21,12 @@ def detect_format(record: Record, fields: dict[str, str]) -> str:
         if set(required) <= present:
             return shape
     found = ", ".join(record.fields) or "none"
+    for first, missing in (("prompt", "completion"), ("instruction", "output")):
+        if first in present:
+            raise UserError(
+                f"{record.where}: has '{fields.get(first, first)}' but no '{fields.get(missing, missing)}' "
+                f"(the answer to learn from or compare with); found fields: {found}"
+            )
     raise UserError(
         f"{record.where}: no known record shape; found fields: {found}; expected: {EXPECTED} "
         "(or map yours with data.fields, e.g. --set data.fields.prompt=question)"

@@ -12,6 +12,7 @@ import string
 from functools import lru_cache
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+_NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def bleu(predictions: list[str], references: list[str]) -> float:
@@ -69,8 +70,7 @@ def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
 
 def normalise_answer(text: str) -> str:
     """SQuAD-style normalisation: lowercase, drop punctuation and articles, squeeze whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = text.lower().translate(_NO_PUNCTUATION)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 

@@ -57,9 +57,13 @@ class BatchPlan:
     batch_tokens: int | None  # token budget per packed micro-batch
     reason: str
 
+    def sampler(self, lengths: list[int], seed: int) -> TokenBudgetBatchSampler:
+        """The packed micro-batches; the same ones whether counted up front or trained on."""
+        return TokenBudgetBatchSampler(lengths, self.batch_tokens, seed)
+
     def batches_per_epoch(self, lengths: list[int], batch_size: int, seed: int) -> int:
         if self.packing:
-            return len(TokenBudgetBatchSampler(lengths, self.batch_tokens, seed))
+            return len(self.sampler(lengths, seed))
         return -(-len(lengths) // batch_size)
 
 

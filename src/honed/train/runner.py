@@ -167,7 +167,6 @@ def keep_freed_memory() -> None:
     """Ask glibc to keep large freed blocks instead of returning them to the OS: every CPU training step frees and
     re-allocates the same activation buffers, and page-faulting them back in showed up as system time."""
     import ctypes
-    import sys
 
     if not sys.platform.startswith("linux"):
         return

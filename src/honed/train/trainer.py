@@ -70,7 +70,7 @@ def _trainer_class():
     from transformers import Trainer
 
     from honed.data import IGNORE_INDEX
-    from honed.train.batching import PackedLinesCollator, TokenBudgetBatchSampler
+    from honed.train.batching import PackedLinesCollator
     from honed.train.loss import token_nll
 
     class HonedTrainer(Trainer):
@@ -92,10 +92,9 @@ def _trainer_class():
             from torch.utils.data import DataLoader
 
             lengths = [len(ids) for ids in self.train_dataset["input_ids"]]
-            sampler = TokenBudgetBatchSampler(lengths, self.batch_plan.batch_tokens, self.args.seed)
             loader = DataLoader(
                 self.train_dataset.with_format(columns=["input_ids", "labels"]),
-                batch_sampler=sampler,
+                batch_sampler=self.batch_plan.sampler(lengths, self.args.seed),
                 collate_fn=PackedLinesCollator(
                     self.processing_class.pad_token_id, IGNORE_INDEX, self.tally, attention_scale=_attention_scale(self.model)
                 ),

@@ -23,6 +23,7 @@ RUN_FLAGS = [
     ("--lr", "training.learning_rate", float, TrainingConfig),
     ("--precision", "training.precision", str, TrainingConfig),
     ("--seed", "training.seed", int, TrainingConfig),
+    ("--save-steps", "training.save_steps", int, TrainingConfig),
 ]
 
 
@@ -43,6 +44,10 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     for flag, key, kind, section in RUN_FLAGS:
         metavar = {str: "VALUE", int: "N", float: "X"}[kind]
         parser.add_argument(flag, dest=key, type=kind, default=None, metavar=metavar, help=_help(key, section))
+    parser.add_argument(
+        "--resume", dest="training.resume", nargs="?", const="auto", default=None, metavar="auto|PATH",
+        help=_help("resume", TrainingConfig) + " (--resume alone means auto)",
+    )
     parser.add_argument("--overwrite", dest="overwrite", action="store_true", default=None, help=_help("overwrite", RunConfig))
     parser.add_argument(
         "--trust-remote-code", dest="trust_remote_code", action="store_true", default=None,
@@ -51,5 +56,5 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def run_flag_values(args: argparse.Namespace) -> dict:
-    keys = [key for _, key, _, _ in RUN_FLAGS] + ["overwrite", "trust_remote_code"]
+    keys = [key for _, key, _, _ in RUN_FLAGS] + ["training.resume", "overwrite", "trust_remote_code"]
     return {key: getattr(args, key) for key in keys}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from honed.cli import config, eval, methods, train
+from honed.cli import compare, config, eval, methods, train
+from honed.console import configure_output
 from honed.errors import UserError
 from honed.version import __version__
 
-VERBS = [train, eval, methods, config]
+VERBS = [train, eval, compare, methods, config]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 0
-    _configure_output(args.debug)
+    configure_output(args.debug)
     try:
         return args.handler(args)
     except UserError as error:
@@ -44,31 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _configure_output(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("honed: %(message)s"))
-    logger = logging.getLogger("honed")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
-    logger.propagate = False
-    if debug:
-        return
-    import os
-    import warnings
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # weight-loading bars; honed draws its own for the long work
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"(peft|transformers|torch)\b")
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"peft\b")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from honed.config.loading import load_config, to_yaml, validate
 from honed.config.schema import (
     DEFAULT_MODEL,
+    CompareConfig,
+    CompareEntry,
     DataConfig,
     EvalConfig,
     GenerationConfig,
@@ -13,6 +15,8 @@ from honed.config.schema import (
 
 __all__ = [
     "DEFAULT_MODEL",
+    "CompareConfig",
+    "CompareEntry",
     "DataConfig",
     "EvalConfig",
     "GenerationConfig",

@@ -13,7 +13,7 @@ from honed.errors import UserError, nearest
 from honed.methods import get_method, method_names
 
 # Keys whose values are paths: a relative path in a YAML file means relative to that file, as in compose files.
-_PATH_KEYS = (("data", "train"), ("data", "validation"), ("data", "test"))
+_PATH_KEYS = (("data", "train"), ("data", "validation"), ("data", "test"), ("training", "deepspeed"), ("training", "resume"))
 
 
 def load_config(
@@ -113,33 +113,56 @@ def _set_path(raw: dict, keys: list[str], value: Any) -> None:
 
 
 def _describe(error: dict, raw: dict, source: str, lines: dict[str, int | None]) -> str:
-    loc = [str(part) for part in error["loc"]]
-    if len(loc) >= 2 and loc[0] == "method" and loc[1] in method_names():
-        loc.pop(1)  # pydantic puts the union's tag in the path; the user never typed it
+    loc = _user_path(error["loc"])
     key = ".".join(loc)
     line = lines[key] if key in lines else lines.get(".".join(loc[:-1]))
     where = f"{source}:{line}" if line else source
     kind = error["type"]
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        return f"{where}: method: unknown technique {tag!r}{nearest(tag, method_names())}; valid: {', '.join(method_names())}"
+        return f"{where}: {key}: unknown technique {tag!r}{nearest(tag, method_names())}; valid: {', '.join(method_names())}"
     if kind == "extra_forbidden":
         valid = _valid_keys(loc[:-1], raw)
         return f"{where}: {key}: unknown key{nearest(loc[-1], valid)}; valid keys here: {', '.join(valid)}"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {key}: {message} (got {error.get('input')!r})"
+    if message.startswith(f"{key}: "):
+        message = message.removeprefix(f"{key}: ")
+    got = error.get("input")
+    return f"{where}: {key}: {message}" + ("" if isinstance(got, dict) else f" (got {got!r})")
+
+
+def _user_path(loc) -> list[str]:
+    """The key path as the user typed it: pydantic adds the union's tag after every `method`, which nobody wrote."""
+    parts = [str(part) for part in loc]
+    names = set(method_names())
+    return [part for i, part in enumerate(parts) if not (i and parts[i - 1] == "method" and part in names)]
 
 
 def _valid_keys(section: list[str], raw: dict) -> list[str]:
     from honed.config.schema import RunConfig
 
     model: type[BaseModel] = RunConfig
+    node: Any = raw
     for part in section:
-        if part == "method":
-            name = raw.get("method", {}).get("name") if isinstance(raw.get("method"), dict) else raw.get("method")
-            model = get_method(name or "lora").config_cls
+        node = node[int(part)] if isinstance(node, list) and part.isdigit() else (node or {}).get(part)
+        if part.isdigit():
             continue
-        annotation = model.model_fields[part].annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-    return [name for name in model.model_fields if name != "name"] if section == ["method"] else list(model.model_fields)
+        if part == "method":
+            name = node.get("name") if isinstance(node, dict) else node
+            model = get_method(name if name in method_names() else "lora").config_cls
+            continue
+        model = _section_model(model.model_fields[part].annotation)
+    return [name for name in model.model_fields if name != "name"] if section[-1:] == ["method"] else list(model.model_fields)
+
+
+def _section_model(annotation) -> type[BaseModel]:
+    """The pydantic model inside a field's type, looking through Optional and list."""
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _section_model(arg)
+        if found is not None:
+            return found
+    return None

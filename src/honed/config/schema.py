@@ -103,6 +103,67 @@ class TrainingConfig(Section):
     """Log loss, learning rate and tokens/s every this many steps."""
     tensorboard: bool = False
     """Also write TensorBoard logs under the run directory (needs the tensorboard package)."""
+    save_steps: int | None = Field(None, ge=1)
+    """Save a checkpoint (safetensors + JSON, written atomically) every this many optimizer steps."""
+    keep_checkpoints: int = Field(2, ge=1)
+    """How many of the newest checkpoints to keep."""
+    resume: str | None = None
+    """Continue from a checkpoint: 'auto' (the newest intact one in the run directory, or a fresh start if there is
+    none) or a checkpoint folder."""
+    nonfinite: Literal["abort", "skip"] = "abort"
+    """When the loss or gradient norm is NaN/inf: 'abort' stops at that step; 'skip' drops the step and stops after
+    3 in a row. Checkpoints already saved are never touched."""
+    deepspeed: str | Literal[2, 3] | None = None
+    """DeepSpeed ZeRO: a JSON config file (the chapter's `deepspeed="ds_config.json"`), or 2 or 3 for honed's ZeRO
+    stage config with the Trainer's 'auto' values. Needs the deepspeed package and GPUs; launch with --nproc."""
+    fsdp: str | None = None
+    """PyTorch FSDP options for the Trainer, e.g. 'full_shard auto_wrap' or 'shard_grad_op'; launch with --nproc."""
+
+    @field_validator("resume")
+    @classmethod
+    def _resume_point_exists(cls, value: str | None) -> str | None:
+        from pathlib import Path
+
+        if value is not None and value != "auto" and not Path(value).is_dir():
+            raise ValueError("no such checkpoint folder; use 'auto' or a path to runs/<run>/checkpoints/step-...")
+        return value
+
+    @field_validator("deepspeed", mode="before")
+    @classmethod
+    def _deepspeed_file_or_stage(cls, value: Any) -> Any:
+        import json
+        from pathlib import Path
+
+        if value is None or value in (2, 3) or (isinstance(value, str) and value in ("2", "3")):
+            return int(value) if value is not None else None
+        if isinstance(value, int):
+            raise ValueError("ZeRO stage must be 2 or 3 (or give a DeepSpeed JSON config file)")
+        if not isinstance(value, str) or not Path(value).is_file():
+            raise ValueError("no such DeepSpeed config file; give a JSON file or a ZeRO stage, 2 or 3")
+        try:
+            json.loads(Path(value).read_text())
+        except ValueError as error:
+            raise ValueError(f"not valid JSON ({error})") from None
+        return value
+
+    @field_validator("fsdp")
+    @classmethod
+    def _fsdp_options(cls, value: str | None) -> str | None:
+        known = {"full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "offload", "auto_wrap",
+                 "no_shard"}
+        unknown = [word for word in (value or "").split() if word not in known]
+        if unknown:
+            raise ValueError(f"unknown FSDP option(s) {unknown}; known: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_sharding_engine(self) -> TrainingConfig:
+        if self.deepspeed is not None and self.fsdp:
+            raise ValueError("deepspeed and fsdp both set: choose one sharding engine")
+        if self.batch_tokens is not None and self.packing is False:
+            raise ValueError("batch_tokens is the budget of packed micro-batches, but packing is false: "
+                             "drop batch_tokens or set packing: true")
+        return self
 
     @field_validator("warmup")
     @classmethod
@@ -139,6 +200,53 @@ class EvalConfig(Section):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
 
+class CompareEntry(Section):
+    """One contestant of `honed compare`: a technique with its own settings and, if wanted, its own learning rate."""
+
+    method: MethodSpec
+    """The technique and its settings, as in a run's `method:` (a name alone is enough)."""
+    label: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
+    """Name in the table and of its folder; defaults to the technique's name. Needed when a technique appears twice."""
+    learning_rate: float | None = Field(None, gt=0)
+    """Learning rate for this entry; defaults to the technique's own default (see `honed methods`)."""
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _name_alone_is_enough(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def name(self) -> str:
+        return self.label or self.method.name
+
+
+class CompareConfig(Section):
+    """What `honed compare` measures; `honed train` ignores this section."""
+
+    techniques: list[CompareEntry] | None = None
+    """Contestants: names (`[full, lora, prompt]`) or entries (`{method: {name: lora, r: 32}, label: lora-r32}`).
+    Default: every registered technique with its defaults."""
+    budget: Literal["quick", "standard"] = "standard"
+    """Same steps, batch and evaluation for every technique: 'quick' to try the comparison, 'standard' to decide."""
+    timeout_minutes: float | None = Field(None, gt=0)
+    """Stop a technique that runs longer than this and mark it failed (the others go on)."""
+
+    @field_validator("techniques", mode="before")
+    @classmethod
+    def _names_are_entries(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"method": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _labels_are_unique(self) -> CompareConfig:
+        names = [entry.name for entry in self.techniques or []]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"techniques lists {', '.join(repeated)} twice; give each a distinct `label`")
+        return self
+
+
 class RunConfig(Section):
     model: str = DEFAULT_MODEL
     """Base model: 'smollm2-135m' (bundled, offline), a local folder or .gguf file, or a hub name."""
@@ -153,6 +261,8 @@ class RunConfig(Section):
     """Replace a non-empty run directory (otherwise it is an error, so nothing is lost)."""
     trust_remote_code: bool = False
     """Run code shipped with a hub model. Off unless you trust its author."""
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    """Settings of `honed compare` (ignored by `honed train`)."""
 
     @field_validator("method", mode="before")
     @classmethod

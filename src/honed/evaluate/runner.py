@@ -47,19 +47,30 @@ def evaluate(
     """Evaluate a run directory (or a base model) on test data, optionally against a baseline, and write
     eval.json, predictions.jsonl and report.md."""
     subject = load_subject(target)
+    other = load_baseline(baseline, subject) if baseline else None
+    return evaluate_subject(subject, data, other, settings, output)
+
+
+def evaluate_subject(
+    subject: Subject,
+    data: str | None = None,
+    baseline: Subject | None = None,
+    settings: EvalConfig | None = None,
+    output: str | Path | None = None,
+) -> EvalResult:
+    """evaluate() for a model already in memory (honed compare scores the base model it loaded itself)."""
     settings = settings or EvalConfig()
     data = data or subject.data.test
     if not data:
         raise UserError("no test data: pass --data FILE (or set data.test in the run's config)")
     rows = _test_rows(data, subject, settings.limit)
     scored = [score(subject, rows, settings)]
-    if baseline:
-        other = load_baseline(baseline, subject)
-        scored.append(score(other, rows, settings))
+    if baseline is not None:
+        scored.append(score(baseline, rows, settings))
     out = Path(output) if output else _default_output(subject)
     conversations = [split_prompt_reference(row) for row in rows]
     result = EvalResult(
-        out, scored[0], scored[1] if baseline else None,
+        out, scored[0], scored[1] if baseline is not None else None,
         [conv[-2]["content"] if len(conv) > 1 else "" for conv, _ in conversations],
         [reference for _, reference in conversations],
     )

@@ -43,5 +43,6 @@ class Method:
     standalone: bool = False  # the artifact is a whole model; reloading needs no base model
     can_merge: bool = True
     can_pack: bool = True
+    starts_as_base: bool = True  # before any step the wrapped model computes exactly what the base model does
     callbacks: Callable[[Any], list] = field(default=lambda model: [])
     lr_reason: str = ""

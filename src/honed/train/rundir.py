@@ -46,6 +46,15 @@ def write_summary(run_dir: Path, summary: dict) -> None:
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
 
 
+def keep_metrics_until(run_dir: Path, step: int) -> None:
+    """On resume, drop the log lines of steps after the checkpoint: those steps are trained again."""
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
 def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file() and (Path(path) / SUMMARY_FILE).is_file()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import sys
 import time
@@ -15,6 +16,7 @@ from honed.methods import BuildContext, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.train import rundir
 from honed.train.batching import plan_batches
+from honed.train.guards import Interrupted
 from honed.train.precision import choose_precision
 from honed.train.trainer import build_trainer, check_optional_packages, optimizer_steps
 from honed.version import __version__
@@ -42,7 +44,10 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     config = _as_config(config)
     method = get_method(config.method.name)
     run_dir = Path(config.output)
-    rundir.check_free(run_dir, config.overwrite)
+    main = is_main_process()
+    resume_from = _resume_point(run_dir, config) if config.training.resume else None
+    if not config.training.resume:
+        rundir.check_free(run_dir, config.overwrite)
     check_optional_packages(config)
     _seed(config.training.seed)
 
@@ -61,7 +66,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     lengths = [len(ids) for ids in data.train["input_ids"]]
     plan = plan_batches(config.training, method, lengths, model)
     steps = optimizer_steps(plan.batches_per_epoch(lengths, config.training.batch_size, config.training.seed),
-                            config.training)
+                            config.training, world_size())
     model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
     params = count_parameters(model)
     log.info(
@@ -70,23 +75,37 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
         learning_rate, steps, precision.name, precision.reason, plan.reason, threads,
     )
 
-    rundir.claim(run_dir, config.overwrite)
-    rundir.write_config(run_dir, config)
+    if main and config.training.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.keep_metrics_until(run_dir, _step_of(resume_from))
+    elif main:
+        rundir.claim(run_dir, config.overwrite)
+    if main:
+        rundir.write_config(run_dir, config)
     trainer = build_trainer(
         model, tokenizer, data, config, precision, run_dir, learning_rate, plan,
         [*method.callbacks(model), *(callbacks or [])],
     )
     # Validation loss before and after: the first, cheapest evidence that training helped.
-    initial_eval = trainer.evaluate() if data.validation is not None else {}
+    initial_eval = trainer.evaluate() if data.validation is not None and resume_from is None else {}
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     wall = time.perf_counter() - started
+    if trainer.signals.received is not None:
+        raise Interrupted(
+            f"stopped at step {trainer.state.global_step} by a signal; checkpoint saved in {trainer.latest_checkpoint()}"
+            f"; continue with the same command plus --resume auto", trainer.signals.exit_code(),
+        )
     final_eval = trainer.evaluate() if data.validation is not None else {}
+    if not main:
+        model.eval()
+        return Trained(run_dir, model, tokenizer, {})
 
     _base_config(model).use_cache = True  # restored for whoever generates with the saved model
     method.save(model, run_dir / method.artifact_dir)
     tokenizer.save_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
-    losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss")}
+    losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss"),
+              "resumed_from": str(resume_from) if resume_from else None}
     batching = {"packing": plan.packing, "batch_tokens": plan.batch_tokens, "padding_share": trainer.tally.padding_share,
                 "threads": threads}
     summary = _summary(config, method, params, data, precision, trainer, result, losses, wall, learning_rate)
@@ -96,10 +115,37 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     _remove_if_empty(run_dir / "trainer")
     log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
              summary["tokens_per_s"])
-    if final_eval:
+    if final_eval and initial_eval:
         log.info("validation loss %.4f -> %.4f", initial_eval["eval_loss"], final_eval["eval_loss"])
     model.eval()
     return Trained(run_dir, model, tokenizer, summary)
+
+
+def _resume_point(run_dir: Path, config: RunConfig) -> Path | None:
+    """The checkpoint to continue from, checked before anything loads; None: `auto` found none, so start afresh."""
+    from honed.train.checkpoint import choose_checkpoint
+
+    point = choose_checkpoint(run_dir, config.training.resume)
+    if point is None:
+        log.info("--resume auto: no checkpoint in %s yet; starting from step 0", run_dir)
+    else:
+        log.info("resuming from %s", point)
+    return point
+
+
+def _step_of(checkpoint: Path | None) -> int:
+    from honed.train.checkpoint import step_of
+
+    return step_of(checkpoint) if checkpoint else 0
+
+
+def is_main_process() -> bool:
+    """Only rank 0 writes the run directory; under torchrun every process runs this same code."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _as_config(config) -> RunConfig:
@@ -182,14 +228,13 @@ def set_threads(requested: int | None) -> int:
     """Torch threads: what the user asked, else one per physical core (hyper-threads only make OpenMP fight)."""
     import torch
 
-    threads = requested or physical_cores()
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = requested or max(1, physical_cores() // local_processes)
     torch.set_num_threads(threads)
     return threads
 
 
 def physical_cores() -> int:
-    import os
-
     try:
         import psutil
 

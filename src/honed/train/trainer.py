@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
 from honed.train.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
+from honed.train.guards import NonFiniteGuard, SaveOnSignal
 from honed.train.precision import Precision
+
+log = logging.getLogger("honed")
 
 
 def optimizer_steps(batches: int, training: TrainingConfig, world_size: int = 1) -> int:
@@ -27,6 +31,24 @@ def check_optional_packages(config: RunConfig) -> None:
 
     if config.training.tensorboard and not any(importlib.util.find_spec(n) for n in ("tensorboard", "tensorboardX")):
         raise UserError("training.tensorboard: needs the tensorboard package (pip install tensorboard)")
+    if config.training.deepspeed is not None and importlib.util.find_spec("deepspeed") is None:
+        raise UserError("training.deepspeed: needs the deepspeed package (pip install 'honed[deepspeed]', on a "
+                        "machine with GPUs); without it, --nproc N trains with plain DDP")
+
+
+def deepspeed_config(setting: str | int | None):
+    """A file is handed over as is; a bare ZeRO stage becomes the usual config with the Trainer's 'auto' values,
+    so batch size, accumulation, clipping and precision stay defined in one place: honed's config."""
+    if setting is None or isinstance(setting, str):
+        return setting
+    zero = {"stage": setting, "overlap_comm": True, "contiguous_gradients": True}
+    if setting == 3:
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    return {
+        "zero_optimization": zero, "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"},
+        "train_micro_batch_size_per_gpu": "auto", "train_batch_size": "auto",
+        "gradient_accumulation_steps": "auto", "gradient_clipping": "auto",
+    }
 
 
 def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
@@ -54,7 +76,10 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
         logging_first_step=True,
         eval_strategy="steps" if evaluating else "no",
         eval_steps=t.eval_steps if evaluating else None,
-        save_strategy="no",
+        save_strategy="steps" if t.save_steps else "no",
+        save_steps=t.save_steps,
+        deepspeed=deepspeed_config(t.deepspeed),
+        fsdp=t.fsdp or "",
         report_to=["tensorboard"] if t.tensorboard else [],
         include_num_input_tokens_seen="no",  # counted by honed: the Trainer miscounts packed rows (pad == eos)
         optim=t.optimizer,
@@ -81,10 +106,58 @@ def _trainer_class():
         generation_eval = None
         batch_plan = None
         tally = None
+        checkpoints: Path | None = None  # where checkpoints go; the Trainer's own pickled ones are never written
+        keep_checkpoints = 2
+        guard = None
+        signals = None
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.tally.add(inputs)
-            return super().training_step(model, inputs, num_items_in_batch)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            self.guard.saw_loss(loss)
+            return loss
+
+        def _get_grad_norm(self, model, grad_norm=None):
+            grad_norm = super()._get_grad_norm(model, grad_norm)
+            self.guard.check(self.state.global_step + 1, grad_norm, model, self.latest_checkpoint())
+            return grad_norm
+
+        def latest_checkpoint(self) -> str | None:
+            from honed.train.checkpoint import list_checkpoints
+
+            found = list_checkpoints(self.checkpoints) if self.checkpoints else []
+            return str(found[-1]) if found else None
+
+        def _save_checkpoint(self, model, trial):
+            from honed.train.checkpoint import prune, write_checkpoint
+            from honed.train.resume import state_writers
+
+            if not self.args.should_save:
+                return
+            path = write_checkpoint(self.checkpoints, self.state.global_step, state_writers(self))
+            prune(self.checkpoints, self.keep_checkpoints)
+            log.info("checkpoint saved: %s", path)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            from honed.train.resume import load_weights
+
+            load_weights(self.model, Path(resume_from_checkpoint))
+
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            from honed.train.resume import load_optimizer, load_scheduler
+
+            if checkpoint is not None:
+                load_optimizer(self.optimizer, Path(checkpoint))
+                load_scheduler(self.lr_scheduler, Path(checkpoint))
+
+        def _load_rng_state(self, checkpoint):
+            from honed.train.resume import load_rng
+
+            if checkpoint is not None:
+                load_rng(Path(checkpoint))
+
+        def _load_scaler(self, checkpoint):
+            pass  # honed's checkpoints hold no pickled GradScaler; fp16 loss scaling restarts from its default
 
         def get_train_dataloader(self):
             if not self.batch_plan.packing:
@@ -133,9 +206,11 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     from honed.data import IGNORE_INDEX
+    from honed.train.checkpoint import CHECKPOINTS_DIR
 
     args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
     tally = TokenTally()
+    signals = SaveOnSignal()
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -144,10 +219,13 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
         # Padded batches for evaluation (and for training when not packing); packing has its own loader.
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=[MetricsLogger(run_dir / "metrics.jsonl", tally), ProgressBar(tally), *extra_callbacks],
+        callbacks=[MetricsLogger(run_dir / "metrics.jsonl", tally), ProgressBar(tally), signals,
+                   *extra_callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.batch_plan, trainer.tally = plan, tally
+    trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite), signals
+    trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
     if config.eval.during_training and data.validation_rows is not None:
         from honed.evaluate.in_training import GenerationEval
 

@@ -102,8 +102,10 @@ METHOD = register(
         name="adalora",
         summary="AdaLoRA: LoRA with ranks re-allocated by importance during training (the chapter's 'adapters').",
         config_cls=AdaLoraConfig,
-        default_learning_rate=1e-3,
-        lr_reason="like LoRA, plus pruning removes capacity mid-run, so it trains a little harder",
+        default_learning_rate=2e-2,
+        lr_reason="its update is a product of three factors that start at zero or near it (E = 0, A and B at std "
+        "0.02), so it moves far slower than LoRA; measured with `honed compare` (10 steps, support data): ROUGE-L "
+        "unchanged from the base model at 1e-3, +0.5 at 5e-3, +9 at 2e-2",
         wrap=_wrap,
         save=save_peft,
         load=load_peft,

@@ -47,8 +47,9 @@ METHOD = register(
         name="lora",
         summary="LoRA: low-rank updates beside frozen linear layers; small to save, mergeable. DoRA/rsLoRA as options.",
         config_cls=LoraConfig,
-        default_learning_rate=2e-4,
-        lr_reason="a fresh low-rank branch starts at zero and needs larger steps than full weights",
+        default_learning_rate=1e-3,
+        lr_reason="a fresh low-rank branch starts at zero and needs larger steps than full weights; measured with "
+        "`honed compare` (10 steps, support data): ROUGE-L 16 at 2e-4, 26 at 5e-4, 35 at 1e-3, 38 at 2e-3",
         wrap=_wrap,
         save=save_peft,
         load=load_peft,

@@ -46,5 +46,6 @@ METHOD = register(
         load=load_peft,
         can_merge=False,
         can_pack=False,
+        starts_as_base=False,
     )
 )

@@ -1,0 +1,132 @@
+"""Who competes, and on what terms: one run config per technique, all sharing data, steps, batch and evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from honed.compare.budget import Budget
+from honed.config import CompareEntry, EvalConfig, RunConfig
+from honed.errors import UserError, nearest
+from honed.methods import method_names
+
+BASE_LABEL = "base"
+# The chapter's techniques in its order, then whatever else the registry holds.
+CHAPTER_ORDER = ["full", "lora", "prefix", "prompt", "adalora", "adapter"]
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """One row of the table. `config` is None for the base model, which is evaluated but not trained."""
+
+    label: str
+    method: str | None
+    learning_rate: float | None
+    config: RunConfig
+    eval_settings: EvalConfig
+    test_data: str
+
+    @property
+    def trains(self) -> bool:
+        return self.method is not None
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything that shapes the result changes, so a re-run redoes exactly those rows."""
+        settings = self.config.model_dump(mode="json", exclude={"output", "overwrite", "compare"})
+        if not self.trains:
+            settings = {key: settings[key] for key in ("model", "data", "trust_remote_code")}
+        payload = {
+            "method": self.method, "learning_rate": self.learning_rate, "config": settings,
+            "eval": self.eval_settings.model_dump(mode="json"),
+            "files": {path: _file_digest(path) for path in self._data_files()},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _data_files(self) -> list[str]:
+        candidates = [self.config.data.train, self.config.data.validation] if self.trains else []
+        return [path for path in [*candidates, self.test_data] if path and Path(path).is_file()]
+
+    def spec(self) -> dict:
+        """What the worker subprocess needs, as JSON."""
+        return {
+            "label": self.label, "method": self.method, "learning_rate": self.learning_rate,
+            "config": self.config.model_dump(mode="json"), "eval": self.eval_settings.model_dump(mode="json"),
+            "test_data": self.test_data, "fingerprint": self.fingerprint(),
+        }
+
+
+def plan_contestants(config: RunConfig, budget: Budget, output: Path, only: list[str] | None = None) -> list[Contestant]:
+    """The base model first, then every technique asked for, each with the budget imposed on the config."""
+    test_data = config.data.test
+    if not test_data:
+        raise UserError("honed compare needs held-out test data: set data.test in the config (or pass --test-data)")
+    if not config.data.train:
+        raise UserError("honed compare needs training data: set data.train in the config (or pass --data)")
+    entries = _select(config.compare.techniques or _default_entries(), only)
+    settings = _eval_settings(config.eval, budget)
+    contestants = [Contestant(BASE_LABEL, None, None, _budgeted(config, config.method, budget, output / BASE_LABEL),
+                              settings, test_data)]
+    for entry in entries:
+        method, learning_rate = _terms(entry, config)
+        run_config = _budgeted(config, method, budget, output / entry.name / "run", learning_rate)
+        contestants.append(Contestant(entry.name, method.name, learning_rate, run_config, settings, test_data))
+    return contestants
+
+
+def _default_entries() -> list[CompareEntry]:
+    names = [name for name in CHAPTER_ORDER if name in method_names()]
+    names += [name for name in method_names() if name not in names]
+    return [CompareEntry(method=name) for name in names]
+
+
+def _select(entries: list[CompareEntry], only: list[str] | None) -> list[CompareEntry]:
+    if not only:
+        return entries
+    by_name = {entry.name: entry for entry in entries}
+    chosen = []
+    for name in only:
+        if name == BASE_LABEL:
+            continue  # always measured first
+        if name in by_name:
+            chosen.append(by_name[name])
+        elif name in method_names():
+            chosen.append(CompareEntry(method=name))
+        else:
+            known = list(by_name) + [m for m in method_names() if m not in by_name]
+            raise UserError(f"--methods: unknown technique {name!r}{nearest(name, known)}; valid: {', '.join(known)}")
+    return chosen
+
+
+def _terms(entry: CompareEntry, config: RunConfig):
+    """A bare technique name that matches the config's own `method` inherits its settings and learning rate: the
+    config describes the user's favourite, and the comparison should measure that one as configured."""
+    bare = entry.model_fields_set == {"method"} and entry.method.model_fields_set <= {"name"}
+    if bare and entry.method.name == config.method.name:
+        return config.method, config.training.learning_rate
+    return entry.method, entry.learning_rate
+
+
+def _budgeted(config: RunConfig, method, budget: Budget, output: Path, learning_rate: float | None = None) -> RunConfig:
+    data = config.data.model_copy()
+    if not data.validation and not data.val_fraction:
+        data.val_fraction = budget.val_fraction
+    training = config.training.model_copy(update={
+        "max_steps": budget.max_steps, "batch_size": budget.batch_size, "learning_rate": learning_rate,
+        "eval_steps": None, "early_stopping_metric": None,
+    })
+    evaluation = config.eval.model_copy(update={"during_training": False})
+    return config.model_copy(update={
+        "method": method, "data": data, "training": training, "eval": evaluation, "output": str(output),
+        "overwrite": True,
+    })
+
+
+def _eval_settings(settings: EvalConfig, budget: Budget) -> EvalConfig:
+    generation = settings.generation.model_copy(update={"max_new_tokens": budget.max_new_tokens})
+    return settings.model_copy(update={"limit": budget.eval_rows, "generation": generation, "during_training": False})
+
+
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

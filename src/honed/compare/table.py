@@ -1,0 +1,80 @@
+"""The comparison table: one row per contestant, the same cells for markdown, HTML and CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Callable
+
+from honed.compare.results import ContestantResult
+from honed.methods import get_method
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[ContestantResult], float | int | str | None]
+    fmt: str = "{}"
+    better: str | None = None  # "high" or "low": the best value of the column is marked
+
+
+def base_val_loss(results: list[ContestantResult]) -> float | None:
+    """The base model's validation loss is the starting loss of any technique that begins as the base model
+    (LoRA, full, adapters...): same model, same validation rows, same loss code."""
+    for result in results:
+        if result.ok and result.method and get_method(result.method).starts_as_base and result.initial_val_loss:
+            return result.initial_val_loss
+    return None
+
+
+def columns(results: list[ContestantResult]) -> list[Column]:
+    base_loss = base_val_loss(results)
+
+    def val_loss(result: ContestantResult):
+        return base_loss if result.method is None else result.final_val_loss
+
+    return [
+        Column("technique", lambda r: r.label),
+        Column("status", lambda r: "ok" if r.ok else "failed"),
+        Column("trainable params", lambda r: r.trainable_params, "{:,}"),
+        Column("% trainable", lambda r: r.trainable_pct, "{:.3f}"),
+        Column("saved MB", lambda r: r.saved_bytes / 2**20 if r.saved_bytes is not None else None, "{:.2f}",
+               "low"),
+        Column("peak RAM MB", lambda r: r.peak_rss_mb, "{:,.0f}", "low"),
+        Column("train time s", lambda r: r.train_time_s, "{:.1f}", "low"),
+        Column("tokens/s", lambda r: r.tokens_per_s, "{:.1f}", "high"),
+        Column("train loss", lambda r: r.final_train_loss, "{:.3f}", "low"),
+        Column("val loss", val_loss, "{:.3f}", "low"),
+        Column("perplexity", lambda r: r.metrics.get("perplexity"), "{:.2f}", "low"),
+        Column("BLEU", lambda r: r.metrics.get("bleu"), "{:.2f}", "high"),
+        Column("chrF", lambda r: r.metrics.get("chrf"), "{:.2f}", "high"),
+        Column("ROUGE-L", lambda r: r.metrics.get("rougeL"), "{:.2f}", "high"),
+        Column("exact match", lambda r: r.metrics.get("exact_match"), "{:.2f}", "high"),
+    ]
+
+
+def table(results: list[ContestantResult]) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+    """Headers, formatted cells, and which cells hold their column's best value among trained techniques."""
+    cols = columns(results)
+    values = [[col.value(r) if r.ok or col.header in ("technique", "status") else None for col in cols]
+              for r in results]
+    best = [[False] * len(cols) for _ in results]
+    for j, col in enumerate(cols):
+        if not col.better:
+            continue
+        candidates = [(values[i][j], i) for i, r in enumerate(results) if r.method and values[i][j] is not None]
+        if len(candidates) < 2 or len({v for v, _ in candidates}) == 1:
+            continue  # nothing to single out
+        target = (max if col.better == "high" else min)(v for v, _ in candidates)
+        for value, i in candidates:
+            best[i][j] = value == target
+    cells = [[_format(values[i][j], col.fmt) for j, col in enumerate(cols)] for i in range(len(results))]
+    return [col.header for col in cols], cells, best
+
+
+def _format(value, fmt: str) -> str:
+    if value is None:
+        return "—"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)

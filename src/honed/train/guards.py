@@ -1,0 +1,107 @@
+"""Runs that end well when something goes wrong: a signal saves a checkpoint first; a NaN stops the run at its step."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+
+from transformers import TrainerCallback
+
+from honed.errors import UserError
+
+log = logging.getLogger("honed")
+
+# Exit codes of `honed train`, documented in README: 128 + the signal's number, as shells report a killed process.
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+EXIT_NONFINITE = 3
+SKIPS_IN_A_ROW = 3
+
+
+class Interrupted(UserError):
+    """Training stopped on a signal after saving a complete checkpoint."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class NonFinite(UserError):
+    """The loss or the gradient norm stopped being a number."""
+
+    exit_code = EXIT_NONFINITE
+
+
+class SaveOnSignal(TrainerCallback):
+    """SIGTERM/SIGINT finish the current optimizer step, save a checkpoint, and stop. A second signal while that
+    happens is noted and ignored: the save is not cut short, so it cannot be left half written."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for signum in self.SIGNALS:
+            try:
+                self.previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread (e.g. a notebook's worker): leave signals alone
+                return
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous.clear()
+
+    def _handle(self, signum, frame):
+        if self.received is None:
+            self.received = signum
+            log.warning("%s received: finishing this step, saving a checkpoint, then stopping",
+                        signal.Signals(signum).name)
+        else:
+            log.warning("%s received again: still saving the checkpoint; it will stop right after",
+                        signal.Signals(signum).name)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def exit_code(self) -> int:
+        return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
+
+
+class NonFiniteGuard:
+    """Checked once per optimizer step, before the optimizer runs. `abort` raises; `skip` drops the step's
+    gradients (so neither weights nor optimizer state move) and aborts after SKIPS_IN_A_ROW skips in a row."""
+
+    def __init__(self, policy: str):
+        self.policy = policy
+        self.loss_finite = True
+        self.in_a_row = 0
+        self.skipped = 0
+
+    def saw_loss(self, loss) -> None:
+        self.loss_finite = self.loss_finite and math.isfinite(float(loss))
+
+    def check(self, step: int, grad_norm, model, last_checkpoint: str | None) -> None:
+        norm = float(grad_norm) if grad_norm is not None else 0.0
+        loss_finite, self.loss_finite = self.loss_finite, True
+        if loss_finite and math.isfinite(norm):
+            self.in_a_row = 0
+            return
+        what = "gradient norm" if loss_finite else "loss"
+        kept = f"the last good checkpoint, {last_checkpoint}, is untouched" if last_checkpoint else "no checkpoint was saved"
+        if self.policy == "abort":
+            raise NonFinite(f"step {step}: {what} is not finite ({norm}); stopped (training.nonfinite: abort); {kept}")
+        self.in_a_row += 1
+        self.skipped += 1
+        if self.in_a_row >= SKIPS_IN_A_ROW:
+            raise NonFinite(f"step {step}: {what} not finite for {self.in_a_row} steps in a row; stopped "
+                            f"(training.nonfinite: skip allows {SKIPS_IN_A_ROW - 1}); {kept}")
+        log.warning("step %d: %s is not finite (%s); step skipped (training.nonfinite: skip)", step, what, norm)
+        for parameter in model.parameters():
+            parameter.grad = None

@@ -1,0 +1,83 @@
+"""What a checkpoint holds for a Trainer run, and how the Trainer is put back exactly where it was.
+
+Only the trainable parameters are stored: the frozen ones come from the base model, which is loaded as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from honed.train.checkpoint import (
+    TRAINER_STATE,
+    CorruptCheckpoint,
+    load_tensors_and_json,
+    rng_state,
+    save_tensors_and_json,
+    set_rng_state,
+)
+
+WEIGHTS = "weights.safetensors"
+
+
+def trainable_state(model) -> dict:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def state_writers(trainer) -> list:
+    """Writers of everything a resumed run needs to continue bit for bit."""
+    from safetensors.torch import save_file
+
+    def weights(folder: Path) -> None:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in trainable_state(trainer.model).items()}
+        save_file(tensors, str(folder / WEIGHTS))
+
+    def optimizer(folder: Path) -> None:
+        save_tensors_and_json(folder / "optimizer.safetensors", folder / "optimizer.json", trainer.optimizer.state_dict())
+
+    def scheduler(folder: Path) -> None:
+        (folder / "scheduler.json").write_text(json.dumps(trainer.lr_scheduler.state_dict()))
+
+    def rng(folder: Path) -> None:
+        save_tensors_and_json(folder / "rng.safetensors", folder / "rng.json", rng_state())
+
+    def state(folder: Path) -> None:
+        trainer.state.save_to_json(str(folder / TRAINER_STATE))
+
+    return [weights, optimizer, scheduler, rng, state]
+
+
+def load_weights(model, folder: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    tensors = _read(folder, WEIGHTS, load_file)
+    expected = trainable_state(model)
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CorruptCheckpoint(
+            f"{folder}: its weights do not fit this model and technique "
+            f"({len(missing)} missing, e.g. {missing[:1]}; {len(unexpected)} unexpected, e.g. {unexpected[:1]})"
+        )
+    with torch.no_grad():
+        for name, parameter in expected.items():
+            parameter.copy_(tensors[name])
+
+
+def load_optimizer(optimizer, folder: Path) -> None:
+    optimizer.load_state_dict(load_tensors_and_json(folder / "optimizer.safetensors", folder / "optimizer.json"))
+
+
+def load_scheduler(scheduler, folder: Path) -> None:
+    scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text()))
+
+
+def load_rng(folder: Path) -> None:
+    set_rng_state(load_tensors_and_json(folder / "rng.safetensors", folder / "rng.json"))
+
+
+def _read(folder: Path, name: str, reader):
+    try:
+        return reader(str(folder / name))
+    except Exception as error:  # safetensors raises its own types for truncated or foreign files
+        raise CorruptCheckpoint(f"{folder}: {name} is not a readable safetensors file ({error})") from None

@@ -1,0 +1,109 @@
+"""honed compare end to end on a tiny model: two techniques, one made to fail, re-runs that skip finished work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from honed.compare import compare
+from honed.config import load_config
+from honed.errors import UserError
+from tiny import write_jsonl
+
+ROWS = [{"prompt": f"Where is order {i}?", "completion": f"Order {i} ships in {i % 4 + 1} days."} for i in range(24)]
+
+
+@pytest.fixture
+def recipe(tmp_path, tiny_model) -> Path:
+    write_jsonl(tmp_path / "train.jsonl", ROWS[:20])
+    write_jsonl(tmp_path / "test.jsonl", ROWS[20:])
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"""model: {tiny_model}
+data: {{train: train.jsonl, test: test.jsonl}}
+compare:
+  budget: quick
+  techniques:
+    - lora
+    - prompt
+    - {{method: {{name: lora, target_modules: [no_such_layer]}}, label: impossible}}
+""")
+    return path
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+def test_compare_measures_each_technique_and_reports_a_failure_without_sinking_the_others(recipe, tmp_path):
+    out = tmp_path / "cmp"
+    comparison = compare(load_config(recipe), out, source=str(recipe))
+    by_label = {r.label: r for r in comparison.results}
+    assert list(by_label) == ["base", "lora", "prompt", "impossible"]
+    assert by_label["impossible"].status == "failed"
+    assert "no_such_layer" in by_label["impossible"].error
+    for label in ("base", "lora", "prompt"):
+        assert by_label[label].ok, by_label[label].error
+        assert {"rougeL", "bleu", "chrf", "exact_match", "perplexity"} <= set(by_label[label].metrics)
+    lora, prompt = by_label["lora"], by_label["prompt"]
+    assert lora.steps == prompt.steps == 10  # the quick budget, for both
+    assert 0 < prompt.trainable_params < lora.trainable_params < lora.total_params
+    assert lora.saved_bytes > prompt.saved_bytes > 0
+    assert lora.peak_rss_mb > 100 and lora.train_time_s > 0 and lora.tokens_per_s > 0
+    assert lora.learning_rate == 1e-3 and prompt.learning_rate == 3e-2  # each technique's own default
+    assert (out / "lora" / "run" / "adapter").is_dir() and (out / "lora" / "run" / "eval" / "eval.json").is_file()
+    predictions = (out / "base" / "eval" / "predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 4
+    for name in ("report.md", "report.html", "loss_curves.png", "quality_vs_params.png", "time_memory.png"):
+        assert (out / name).stat().st_size > 0
+    assert "impossible**: NoMatchingPeftModuleError" in (out / "report.md").read_text()
+
+    # A re-run measures only what is not done: the failure again, nothing else.
+    done = {label: _mtime(out / label / "result.json") for label in ("base", "lora", "prompt")}
+    again = compare(load_config(recipe), out, source=str(recipe))
+    assert [r.label for r in again.results] == list(by_label)
+    assert {label: _mtime(out / label / "result.json") for label in done} == done
+    assert again.results[1] == lora
+
+    # --force measures again what it is asked to.
+    forced = compare(load_config(recipe), out, only=["prompt"], force=True, source=str(recipe))
+    assert [r.label for r in forced.results] == ["base", "prompt"]
+    assert _mtime(out / "prompt" / "result.json") != done["prompt"]
+    assert _mtime(out / "base" / "result.json") == done["base"]
+
+
+def test_a_folder_that_is_not_a_comparison_is_never_written_into(recipe, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a honed comparison"):
+        compare(load_config(recipe), out, source=str(recipe))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_cli_prints_the_table_and_the_report_paths(recipe, tmp_path):
+    out = tmp_path / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "compare", str(recipe), "--methods", "prompt", "--output", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| prompt | ok |" in result.stdout and "| base | ok |" in result.stdout
+    assert str(out / "report.html") in result.stdout
+    assert json.loads((out / "compare.json").read_text())["budget"]["name"] == "quick"
+
+
+def test_cli_refuses_an_unknown_technique_in_one_line(recipe, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "compare", str(recipe), "--methods", "lorra", "--output", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --methods: unknown technique 'lorra' (did you mean 'lora'?); valid: lora, prompt, impossible, "
+        "adalora, adapter, full, ia3, prefix"
+    ]
+    assert not (tmp_path / "x").exists()

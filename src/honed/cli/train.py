@@ -21,10 +21,12 @@ def run(args) -> int:
     import honed
     from honed.config import load_config
     from honed.train.launch import launch, under_launcher, without_nproc
+    from honed.train.runner import is_main_process
 
     config = load_config(args.config, args.overrides, run_flag_values(args))
     if args.nproc and args.nproc > 1 and not under_launcher():
         return launch(args.nproc, without_nproc(sys.argv[1:]))
     run_dir = honed.train(config)
-    print(run_dir)
+    if is_main_process():
+        print(run_dir)
     return 0

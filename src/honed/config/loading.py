@@ -42,8 +42,21 @@ def validate(raw: dict, source: str = "config", lines: dict[str, int | None] | N
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as error:
-        problems = [_describe(e, raw, source, lines or {}) for e in error.errors()]
+        problems = [_describe(e, raw, source, lines or {}) for e in _one_per_union(error.errors())]
         raise UserError("; ".join(dict.fromkeys(problems))) from None
+
+
+def _one_per_union(errors: list[dict]) -> list[dict]:
+    """A value that fits none of a union's types gives one error per type; the user gets one, listing them all."""
+    merged: dict[tuple, dict] = {}
+    for error in errors:
+        path = tuple(_user_path(error["loc"]))
+        if path in merged and error["type"] != "union_tag_invalid":
+            first = merged[path]
+            first["msg"] = f"{first['msg']}, or {error['msg'].removeprefix('Input should be ')}"
+        else:
+            merged[path] = dict(error)
+    return list(merged.values())
 
 
 def _read_yaml(path: Path) -> tuple[dict, dict[str, int], str]:
@@ -128,14 +141,22 @@ def _describe(error: dict, raw: dict, source: str, lines: dict[str, int | None])
     if message.startswith(f"{key}: "):
         message = message.removeprefix(f"{key}: ")
     got = error.get("input")
-    return f"{where}: {key}: {message}" + ("" if isinstance(got, dict) else f" (got {got!r})")
+    prefix = f"{where}: {key}: " if key else f"{where}: "
+    return prefix + message + ("" if isinstance(got, dict) else f" (got {got!r})")
 
 
 def _user_path(loc) -> list[str]:
     """The key path as the user typed it: pydantic adds the union's tag after every `method`, which nobody wrote."""
     parts = [str(part) for part in loc]
     names = set(method_names())
-    return [part for i, part in enumerate(parts) if not (i and parts[i - 1] == "method" and part in names)]
+    return [part for i, part in enumerate(parts)
+            if not (i and parts[i - 1] == "method" and part in names) and not _is_type_tag(part)]
+
+
+def _is_type_tag(part: str) -> bool:
+    """pydantic names the union member it tried in the path ('bool', 'dict[str,any]', 'literal[2,3]')."""
+    return part in ("bool", "int", "float", "str", "list", "dict", "none") or (
+        "[" in part and part.split("[")[0] in ("dict", "list", "literal", "tuple", "set"))
 
 
 def _valid_keys(section: list[str], raw: dict) -> list[str]:

@@ -116,8 +116,10 @@ class TrainingConfig(Section):
     deepspeed: str | Literal[2, 3] | None = None
     """DeepSpeed ZeRO: a JSON config file (the chapter's `deepspeed="ds_config.json"`), or 2 or 3 for honed's ZeRO
     stage config with the Trainer's 'auto' values. Needs the deepspeed package and GPUs; launch with --nproc."""
-    fsdp: str | None = None
-    """PyTorch FSDP options for the Trainer, e.g. 'full_shard auto_wrap' or 'shard_grad_op'; launch with --nproc."""
+    fsdp: bool | dict[str, Any] = False
+    """PyTorch FSDP2 through the Trainer: true (shard parameters, gradients and optimizer state; reshard after each
+    forward), or the Trainer's fsdp_config as a mapping, e.g. {reshard_after_forward: false, cpu_offload: true}.
+    GPUs only; launch with --nproc."""
 
     @field_validator("resume")
     @classmethod
@@ -148,10 +150,11 @@ class TrainingConfig(Section):
 
     @field_validator("fsdp")
     @classmethod
-    def _fsdp_options(cls, value: str | None) -> str | None:
-        known = {"full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "offload", "auto_wrap",
-                 "no_shard"}
-        unknown = [word for word in (value or "").split() if word not in known]
+    def _fsdp_options(cls, value: bool | dict) -> bool | dict:
+        known = {"reshard_after_forward", "cpu_offload", "auto_wrap_policy", "transformer_layer_cls_to_wrap",
+                 "min_num_params", "activation_checkpointing", "cpu_ram_efficient_loading", "state_dict_type",
+                 "limit_all_gathers", "use_orig_params", "sync_module_states", "version"}
+        unknown = sorted(set(value) - known) if isinstance(value, dict) else []
         if unknown:
             raise ValueError(f"unknown FSDP option(s) {unknown}; known: {', '.join(sorted(known))}")
         return value

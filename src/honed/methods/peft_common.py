@@ -12,6 +12,11 @@ def save_peft(model, path: Path) -> None:
 def load_peft(base_model, path: Path):
     from peft import PeftModel
 
+    from honed.errors import UserError
+
+    if not (Path(path) / "adapter_model.safetensors").is_file():
+        raise UserError(f"{path}: no adapter_model.safetensors; honed loads adapters only as safetensors, never as "
+                        "pickles (adapter_model.bin)")
     return PeftModel.from_pretrained(base_model, str(path))
 
 

@@ -89,7 +89,10 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     # Validation loss before and after: the first, cheapest evidence that training helped.
     initial_eval = trainer.evaluate() if data.validation is not None and resume_from is None else {}
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        trainer.close_progress()  # an error must be the last line on the terminal, not a half-drawn bar
     wall = time.perf_counter() - started
     if trainer.signals.received is not None:
         raise Interrupted(

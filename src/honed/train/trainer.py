@@ -51,6 +51,16 @@ def deepspeed_config(setting: str | int | None):
     }
 
 
+def fsdp_arguments(setting: bool | dict) -> dict:
+    """FSDP2, as transformers 5 configures it: fsdp=True plus an fsdp_config mapping."""
+    if not setting:
+        return {}
+    config = {"reshard_after_forward": True, "version": 2}
+    if isinstance(setting, dict):
+        config.update(setting)
+    return {"fsdp": True, "fsdp_config": config}
+
+
 def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
     from transformers import TrainingArguments
 
@@ -79,7 +89,8 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
         save_strategy="steps" if t.save_steps else "no",
         save_steps=t.save_steps,
         deepspeed=deepspeed_config(t.deepspeed),
-        fsdp=t.fsdp or "",
+        **fsdp_arguments(t.fsdp),
+        ddp_find_unused_parameters=False,  # every trainable weight is used each step; True costs a graph walk
         report_to=["tensorboard"] if t.tensorboard else [],
         include_num_input_tokens_seen="no",  # counted by honed: the Trainer miscounts packed rows (pad == eos)
         optim=t.optimizer,
@@ -121,6 +132,11 @@ def _trainer_class():
             grad_norm = super()._get_grad_norm(model, grad_norm)
             self.guard.check(self.state.global_step + 1, grad_norm, model, self.latest_checkpoint())
             return grad_norm
+
+        def close_progress(self) -> None:
+            for callback in self.callback_handler.callbacks:
+                if isinstance(callback, ProgressBar):
+                    callback.close()
 
         def latest_checkpoint(self) -> str | None:
             from honed.train.checkpoint import list_checkpoints

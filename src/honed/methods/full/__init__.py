@@ -26,7 +26,7 @@ def _save(model, path: Path) -> None:
 def _load(base_model, path: Path):
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(path))
+    return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True)  # never a pickled .bin
 
 
 METHOD = register(

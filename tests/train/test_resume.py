@@ -1,0 +1,127 @@
+"""Runs that survive: SIGKILL then --resume gives the uninterrupted run's weights, optimizer state and losses;
+signals save a complete checkpoint first; a NaN stops the run at its step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from honed.train.checkpoint import list_checkpoints, verify
+from honed.train.guards import EXIT_NONFINITE, EXIT_SIGINT, EXIT_SIGTERM
+from tiny import write_jsonl
+
+HERE = Path(__file__).parent
+ROWS = [{"prompt": f"Question {i}: where is parcel {i}?", "completion": f"Parcel {i} arrives in {i % 5 + 1} days."}
+        for i in range(20)]
+
+
+def _config(tiny_model, data, out, **training) -> dict:
+    settings = {"max_steps": 8, "batch_size": 2, "grad_accum": 2, "save_steps": 2, "keep_checkpoints": 10,
+                "logging_steps": 1, "learning_rate": 5e-3, "warmup": 0.0, **training}
+    return {"model": str(tiny_model), "method": {"name": "lora", "dropout": 0.1}, "data": {"train": str(data)},
+            "training": settings, "output": str(out)}
+
+
+def _run(config: dict, tmp_path: Path, fault: str = "none", step: int = 0) -> subprocess.CompletedProcess:
+    path = tmp_path / f"config-{abs(hash((json.dumps(config), fault, step)))}.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run([sys.executable, str(HERE / "interrupt.py"), str(path), fault, str(step)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def _losses(run: Path) -> list[tuple[int, float]]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(row["step"], row["loss"]) for row in rows if "loss" in row]
+
+
+def _tensors(path: Path) -> dict:
+    return load_file(str(path))
+
+
+def _assert_same(a: dict, b: dict, tolerance: float = 1e-6) -> None:
+    assert a.keys() == b.keys() and a
+    for key in a:
+        assert (a[key] - b[key]).abs().max().item() <= tolerance, key
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    return write_jsonl(tmp_path / "train.jsonl", ROWS)
+
+
+@pytest.mark.parametrize("packing", [True, False], ids=["packed", "padded"])
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_path, packing):
+    """Dropout on, gradient accumulation 2, killed mid-epoch (5 optimizer steps an epoch, killed after step 5 with
+    the last checkpoint at step 4), over an epoch boundary. Equal per-step losses also mean the same data order."""
+    reference = tmp_path / "reference"
+    result = _run(_config(tiny_model, data, reference, packing=packing), tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    killed = tmp_path / "killed"
+    config = _config(tiny_model, data, killed, packing=packing)
+    result = _run(config, tmp_path, "kill", 5)
+    assert result.returncode == -9
+    assert not (killed / "adapter").exists()
+    assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000002", "step-0000004"]
+
+    result = _run({**config, "training": {**config["training"], "resume": "auto"}}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from" in result.stderr and "step-0000004" in result.stderr
+
+    assert _losses(killed) == _losses(reference)
+    _assert_same(_tensors(killed / "adapter" / "adapter_model.safetensors"),
+                 _tensors(reference / "adapter" / "adapter_model.safetensors"))
+    last = "checkpoints/step-0000008"
+    _assert_same(_tensors(killed / last / "optimizer.safetensors"), _tensors(reference / last / "optimizer.safetensors"))
+    assert json.loads((killed / last / "scheduler.json").read_text()) == \
+        json.loads((reference / last / "scheduler.json").read_text())
+
+
+@pytest.mark.parametrize(("fault", "code"), [("term", EXIT_SIGTERM), ("int", EXIT_SIGINT), ("term-twice", EXIT_SIGTERM)])
+def test_a_signal_saves_a_complete_checkpoint_and_exits_with_its_code(tiny_model, data, tmp_path, fault, code):
+    out = tmp_path / "run"
+    result = _run(_config(tiny_model, data, out, save_steps=100), tmp_path, fault, 3)
+    assert result.returncode == code, result.stderr
+    assert "stopped at step 3 by a signal" in result.stderr and "--resume auto" in result.stderr
+    checkpoints = list_checkpoints(out / "checkpoints")
+    assert [p.name for p in checkpoints] == ["step-0000003"]
+    assert verify(checkpoints[0])["step"] == 3
+    assert not list((out / "checkpoints").glob(".*"))  # no partial or old folder left behind
+    assert not (out / "adapter").exists()  # an interrupted run is not a finished one
+
+
+def test_nan_gradient_aborts_at_its_step_and_leaves_the_last_checkpoint_untouched(tiny_model, data, tmp_path):
+    out = tmp_path / "run"
+    result = _run(_config(tiny_model, data, out), tmp_path, "nan-grad", 5)
+    assert result.returncode == EXIT_NONFINITE
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: step 5: gradient norm is not finite (nan)") and "step-0000004" in error
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step-0000002", "step-0000004"]
+    verify(out / "checkpoints" / "step-0000004")
+
+
+def test_skip_policy_drops_the_bad_step_and_finishes(tiny_model, data, tmp_path):
+    out = tmp_path / "run"
+    result = _run(_config(tiny_model, data, out, nonfinite="skip"), tmp_path, "nan-grad", 5)
+    assert result.returncode == 0, result.stderr
+    assert "step 5: gradient norm is not finite (nan); step skipped" in result.stderr
+    weights = _tensors(out / "adapter" / "adapter_model.safetensors")
+    assert all(t.isfinite().all() for t in weights.values())
+    assert any(step == 5 for step, _ in _losses(out))
+
+
+def test_exploding_loss_stops_the_cli_with_a_one_line_error(tiny_model, data, tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "honed", "train", "--model", str(tiny_model), "--data", str(data), "--output", str(out),
+         "--max-steps", "6", "--lr", "1e30", "--set", "training.warmup=0", "--set", "training.max_grad_norm=1e30"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == EXIT_NONFINITE, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: step ") and "not finite" in lines[-1] and "Traceback" not in result.stderr

@@ -70,6 +70,11 @@ def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     return [token for text, _ in segments[:-1] for token in _ids(tokenizer, text)]
 
 
+def generation_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """A conversation ending with a user turn, rendered as training renders prompts, ready for the answer."""
+    return _ids(tokenizer, _render(tokenizer, messages, generation_prompt=True))
+
+
 def split_prompt_reference(row: dict) -> tuple[list[dict], str]:
     """A chat row's conversation up to the last answer, and that answer (the reference)."""
     messages = row["messages"]

@@ -49,8 +49,6 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 
 
 def _generate_batch(model, tokenizer, batch: list[list[int]], settings: GenerationConfig) -> list[str]:
-    import torch
-
     device = next(model.parameters()).device
     input_ids, attention = left_pad(batch, tokenizer.pad_token_id)
     sampling = settings.temperature > 0
@@ -59,13 +57,19 @@ def _generate_batch(model, tokenizer, batch: list[list[int]], settings: Generati
         options.update(stop_strings=settings.stop, tokenizer=tokenizer)
     options.update(max_new_tokens=settings.max_new_tokens, do_sample=sampling,
                    eos_token_id=stop_token_ids(tokenizer, model), pad_token_id=tokenizer.pad_token_id)
+    new_tokens = generate_new_tokens(model, input_ids.to(device), attention.to(device), options)
+    return [cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop) for row in new_tokens]
+
+
+def generate_new_tokens(model, input_ids, attention, options: dict):
+    """model.generate for any technique, returning only the new tokens (options may carry a streamer)."""
+    import torch
+
     with torch.inference_mode():
         if is_soft_prompt(model):
-            new_tokens = _generate_after_soft_prompt(model, input_ids.to(device), attention.to(device), options)
-        else:
-            output = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **options)
-            new_tokens = output[:, input_ids.shape[1] :]
-    return [cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop) for row in new_tokens]
+            return _generate_after_soft_prompt(model, input_ids, attention, options)
+        output = model.generate(input_ids=input_ids, attention_mask=attention, **options)
+        return output[:, input_ids.shape[1] :]
 
 
 def _prefix_tuned(model) -> bool:

@@ -1,0 +1,22 @@
+"""honed chat: a terminal conversation with a run, streamed token by token."""
+
+from __future__ import annotations
+
+HELP = "chat with a run in the terminal (streaming; /reset, /exit)"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("chat", help=HELP, description=HELP)
+    parser.add_argument("run_dir", help="a honed run directory (or a base model name/path)")
+    parser.add_argument("--system", help="system prompt for the conversation")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from honed.serve.chat import chat_loop
+    from honed.serve.pool import load_chat_model
+
+    chat_loop(load_chat_model(args.run_dir), args.system, args.max_new_tokens, args.temperature)
+    return 0

@@ -1,0 +1,49 @@
+"""honed chat: talk to a run in the terminal, tokens printed as they are generated."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from honed.data.encoding import generation_prompt_ids
+from honed.serve.engine import Engine, Outcome, Request
+from honed.serve.pool import Served
+
+HELP_TEXT = "commands: /reset (forget the conversation), /exit (or Ctrl-D)"
+
+
+def chat_loop(served: Served, system: str | None, max_new_tokens: int, temperature: float,
+              read: Callable[[str], str] = input, write=sys.stdout) -> int:
+    """Reads a line, answers it with the whole conversation as context, repeats; returns the turns answered."""
+    engine = Engine(max_queue=1)
+    history: list[dict] = []
+    turns = 0
+    write.write(f"chatting with {served.name}; {HELP_TEXT}\n")
+    while True:
+        try:
+            line = read("> ")
+        except EOFError:
+            write.write("\n")
+            return turns
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return turns
+        if text == "/reset":
+            history.clear()
+            write.write("(conversation cleared)\n")
+            continue
+        history.append({"role": "user", "content": text})
+        messages = ([{"role": "system", "content": system}] if system else []) + history
+        prompt = generation_prompt_ids(served.tokenizer, messages)
+        outcome = Outcome()
+        request = Request(prompt, max(1, min(max_new_tokens, served.context_length - len(prompt))), temperature,
+                          deadline=time.monotonic() + 3600)
+        for piece in engine.run(served, request, outcome):
+            write.write(piece)
+            write.flush()
+        write.write("\n")
+        history.append({"role": "assistant", "content": outcome.text})
+        turns += 1

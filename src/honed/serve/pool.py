@@ -1,0 +1,156 @@
+"""The models a server answers for: run directories that share a base model become adapters on one copy of it.
+
+peft keeps several adapters of one tuner type in one PeftModel and switches between them per call; honed groups
+LoRA runs (and IA3 runs) by base model that way, serves the base itself through `disable_adapter()`, and gives every
+other run (full fine-tuning, prompt/prefix tuning, bottleneck adapters) a model of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honed.errors import UserError
+
+log = logging.getLogger("honed")
+SHAREABLE = ("lora", "ia3")  # peft tuners whose adapters can live side by side on one base model
+
+
+@dataclass
+class Served:
+    """One name in /v1/models."""
+
+    name: str
+    model: object
+    tokenizer: object
+    adapter: str | None = None  # the peft adapter to activate; None with `base_of_group` means adapters off
+    base_of_group: bool = False
+    owned_by: str = "honed"
+    context_length: int = 2048
+
+    @contextlib.contextmanager
+    def active(self):
+        """The model with this entry's adapter switched on (or all adapters off for the shared base)."""
+        if self.base_of_group:
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        if self.adapter is not None:
+            self.model.set_adapter(self.adapter)
+        yield self.model
+
+
+@dataclass
+class ModelPool:
+    models: dict[str, Served] = field(default_factory=dict)
+
+    def get(self, name: str) -> Served:
+        if name not in self.models:
+            raise KeyError(name)
+        return self.models[name]
+
+
+def load_pool(run_dirs: list[str]) -> ModelPool:
+    from honed.train import is_run_dir, read_config
+
+    pool = ModelPool()
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for item in run_dirs:
+        path = Path(item)
+        if not is_run_dir(path):
+            raise UserError(f"{path}: not a honed run directory (no config.yaml and summary.json)")
+        config = read_config(path)
+        if config.method.name in SHAREABLE:
+            groups.setdefault((config.model, config.method.name), []).append(path)
+        else:
+            _add(pool, _standalone(path))
+    bases = []
+    for item in run_dirs:
+        base_name = read_config(Path(item)).model
+        if base_name not in bases:
+            bases.append(base_name)
+    for (base_name, _), paths in groups.items():
+        for served in _shared(base_name, paths, base_needed=not _has_base(pool, base_name)):
+            _add(pool, served)
+    for base_name in bases:
+        if not _has_base(pool, base_name):
+            _add(pool, _base_alone(base_name))
+    return pool
+
+
+def _base_alone(base_name: str) -> Served:
+    from honed.data import ensure_chat_template
+    from honed.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(base_name)
+    ensure_chat_template(tokenizer)
+    model = load_model(base_name).eval()
+    return Served(model_name(base_name), model, tokenizer, base_of_group=False, owned_by="base model",
+                  context_length=_context(model))
+
+
+def _has_base(pool: ModelPool, base_name: str) -> bool:
+    return model_name(base_name) in pool.models
+
+
+def _standalone(path: Path) -> Served:
+    from honed.train import load_run
+
+    run = load_run(path)
+    return Served(path.name, run.model, run.tokenizer, context_length=_context(run.model))
+
+
+def _shared(base_name: str, paths: list[Path], base_needed: bool) -> list[Served]:
+    """Base model loaded once; each run's adapter added under the run's name."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from honed.models import load_model
+
+    base = load_model(base_name)
+    first, *rest = paths
+    load_peft_check(first)
+    model = PeftModel.from_pretrained(base, str(first / "adapter"), adapter_name=first.name)
+    for path in rest:
+        load_peft_check(path)
+        model.load_adapter(str(path / "adapter"), adapter_name=path.name)
+    model.eval()
+    context = _context(model)
+    served = [Served(p.name, model, AutoTokenizer.from_pretrained(str(p / "tokenizer")), adapter=p.name,
+                     context_length=context) for p in paths]
+    if base_needed:
+        served.append(Served(model_name(base_name), model, served[0].tokenizer, base_of_group=True,
+                             owned_by="base model", context_length=context))
+    return served
+
+
+def load_peft_check(path: Path) -> None:
+    if not (path / "adapter" / "adapter_model.safetensors").is_file():
+        raise UserError(f"{path}: no adapter/adapter_model.safetensors (honed never loads pickled adapters)")
+
+
+def model_name(base: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._/-]+", "-", Path(base).name if Path(base).exists() else base)
+
+
+def _context(model) -> int:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return int(getattr(base.config, "max_position_embeddings", 2048) or 2048)
+
+
+def _add(pool: ModelPool, served: Served) -> None:
+    if served.name in pool.models:
+        raise UserError(f"two models would be served as {served.name!r}: give the run directories distinct names")
+    pool.models[served.name] = served
+
+
+def load_chat_model(reference: str) -> Served:
+    """A run directory, or a base model by name or path, for `honed chat`."""
+    from honed.train import is_run_dir
+
+    if is_run_dir(reference):
+        return _standalone(Path(reference))
+    return _base_alone(reference)

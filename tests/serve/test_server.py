@@ -1,0 +1,164 @@
+"""honed serve through the official openai client: two adapters on one base, streaming, completions, limits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from honed.errors import UserError
+from honed.serve import Limits, load_pool, make_server
+from honed.train import fit
+from tiny import write_jsonl
+
+
+def _train(tiny_model, tmp_path: Path, name: str, answer: str) -> Path:
+    rows = [{"prompt": f"Question {i}?", "completion": answer} for i in range(8)]
+    data = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    return fit({"model": str(tiny_model), "method": {"name": "lora", "dropout": 0.0}, "data": {"train": str(data)},
+                "training": {"max_steps": 12, "batch_size": 4, "learning_rate": 5e-2, "warmup": 0},
+                "output": str(tmp_path / name)}).run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model, tmp_path_factory) -> list[Path]:
+    tmp = tmp_path_factory.mktemp("serve-runs")
+    return [_train(tiny_model, tmp, "alpha", "alpha alpha alpha alpha"),
+            _train(tiny_model, tmp, "beta", "zebra yellow zebra yellow")]
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    pool = load_pool([str(p) for p in runs])
+    httpd = make_server(pool, "127.0.0.1", 0, limits=Limits(max_queue=1, timeout_s=30))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="unused", max_retries=0)
+
+
+def _url(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def _post(server, path: str, body: bytes | dict, headers: dict | None = None) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(_url(server, path), data=data,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_models_are_the_two_runs_and_their_base(client, tiny_model):
+    names = sorted(model.id for model in client.models.list().data)
+    assert names == sorted(["alpha", "beta", Path(tiny_model).name])
+
+
+def test_two_adapters_answer_differently_from_one_server(client, runs, tiny_model):
+    """Each name gives exactly what its run gives alone (greedy), and the three answers differ."""
+    from honed.config import GenerationConfig
+    from honed.data.encoding import generation_prompt_ids
+    from honed.evaluate.generation import generate
+    from honed.train import load_run
+
+    messages = [{"role": "user", "content": "Question 3?"}]
+
+    def ask(model):
+        reply = client.chat.completions.create(model=model, messages=messages, max_tokens=8)
+        return reply.choices[0].message.content
+
+    answers = {name: ask(name) for name in ("alpha", "beta", Path(tiny_model).name)}
+    assert len(set(answers.values())) == 3
+    for run in runs:
+        alone = load_run(run)
+        ids = generation_prompt_ids(alone.tokenizer, messages)
+        assert generate(alone.model, alone.tokenizer, [ids], GenerationConfig(max_new_tokens=8))[0] == \
+            answers[run.name].strip()
+    assert ask("alpha") == answers["alpha"]  # switching adapters back and forth changes nothing
+
+
+def test_streamed_chat_equals_the_whole_answer(client):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Question 5?"}]
+    whole = client.chat.completions.create(model="beta", messages=messages, max_tokens=10)
+    chunks = list(client.chat.completions.create(model="beta", messages=messages, max_tokens=10, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content and len(chunks) > 3
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert whole.usage.completion_tokens > 0 and whole.usage.prompt_tokens > 5
+
+
+def test_completions_plain_and_streamed(client):
+    whole = client.completions.create(model="alpha", prompt="Question 1?", max_tokens=6)
+    streamed = "".join(c.choices[0].text for c in client.completions.create(model="alpha", prompt="Question 1?",
+                                                                          max_tokens=6, stream=True))
+    assert whole.choices[0].text == streamed and whole.object == "text_completion"
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"model": "gamma", "messages": [{"role": "user", "content": "hi"}]}, 400, "unknown model 'gamma'"),
+    ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, 400, "positive integer"),
+    ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 600}, 400, "context of 512"),
+    ({"model": "alpha", "messages": []}, 400, "messages must be"),
+    ({"model": "alpha", "prompt": 3}, 400, "prompt must be"),
+])
+def test_bad_requests_get_400_with_a_clear_message(server, body, status, words):
+    path = "/v1/completions" if "prompt" in body else "/v1/chat/completions"
+    code, payload = _post(server, path, body)
+    assert code == status and words in payload["error"]["message"]
+
+
+def test_oversized_body_gets_413(server):
+    body = json.dumps({"model": "alpha", "prompt": "x" * (2 * 2**20 + 10)}).encode()
+    code, payload = _post(server, "/v1/completions", body)
+    assert code == 413 and "limit" in payload["error"]["message"]
+
+
+def test_queue_full_gets_429_and_a_long_wait_gets_504(server):
+    engine = server.RequestHandlerClass.engine
+    body = {"model": "alpha", "prompt": "Question 2?", "max_tokens": 2}
+    results = []
+    engine._turn.acquire()  # the model is busy
+    try:
+        waiting = threading.Thread(target=lambda: results.append(_post(server, "/v1/completions", body)))
+        waiting.start()
+        while engine.waiting < 1:
+            pass
+        code, payload = _post(server, "/v1/completions", body)
+        assert code == 429 and "waiting" in payload["error"]["message"]
+        server.RequestHandlerClass.limits.timeout_s = 0.5
+    finally:
+        waiting.join()
+        engine._turn.release()
+        server.RequestHandlerClass.limits.timeout_s = 30
+    assert results[0][0] == 504
+
+
+def test_health_and_api_key(runs):
+    with pytest.raises(UserError, match="--api-key"):
+        make_server(load_pool([str(runs[0])]), "0.0.0.0", 0)
+    httpd = make_server(load_pool([str(runs[0])]), "127.0.0.1", 0, api_key="sesame")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        body = {"model": "alpha", "prompt": "Question 2?", "max_tokens": 2}
+        assert _post(httpd, "/v1/completions", body)[0] == 401
+        assert _post(httpd, "/v1/completions", body, {"Authorization": "Bearer sesame"})[0] == 200
+        with urllib.request.urlopen(_url(httpd, "/health"), timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from honed.cli import chat, compare, config, eval, export, methods, serve, train
+from honed.cli import chat, compare, config, eval, export, methods, review, serve, train
 from honed.console import configure_output
 from honed.errors import UserError
 from honed.version import __version__
 
-VERBS = [train, eval, compare, chat, serve, export, methods, config]
+VERBS = [train, eval, compare, review, chat, serve, export, methods, config]
 
 
 def build_parser() -> argparse.ArgumentParser:

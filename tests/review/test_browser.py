@@ -1,0 +1,87 @@
+"""End to end in a real headless Chromium: rate three items with the keyboard, reload, see progress kept, results.
+
+Chromium and its driver come from Debian (`.ci/run` installs them when missing); the test skips without them.
+Set HONED_SCREENSHOTS=DIR to save the review and results pages as PNGs (how docs/review*.png were made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
+
+ITEMS = [
+    (f"Customer question {i}: my router light is {colour}. What now?", "Restart it.",
+     f"Hi there, thanks for contacting Brightwave Support.\n1. Unplug the router for 30 seconds.\n2. Check the "
+     f"{colour} light again.\n3. Reply here if it stays {colour}.\nReply here if you need anything else.",
+     f"Routers sometimes show a {colour} light. You could try restarting it or contact your provider.")
+    for i, colour in enumerate(["red", "amber", "blue", "white", "green"], start=1)
+]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_keyboard_review_survives_a_reload(tmp_path, browser):
+    import threading
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from honed.review import Store, make_review_server
+
+    store = Store(tmp_path / "review.sqlite")
+    store.setup("support-lora", "base (smollm2-135m)", ITEMS)
+    server = make_review_server(store, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    wait = WebDriverWait(browser, 20)
+    shots = os.environ.get("HONED_SCREENSHOTS")
+    try:
+        browser.get(base + "/")
+        name = browser.find_element(By.ID, "reviewer")
+        name.send_keys("ann", Keys.ENTER)
+        for done, key in enumerate(["1", "2", "3"]):
+            wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "count"), f"{done} of 5 rated"))
+            if shots and done == 1:
+                browser.save_screenshot(str(Path(shots) / "review.png"))
+            browser.find_element(By.TAG_NAME, "body").send_keys(key)
+        wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "count"), "3 of 5 rated"))
+        browser.refresh()
+        wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "count"), "3 of 5 rated"))
+        assert browser.find_element(By.ID, "progress").get_attribute("value") == "3"
+        assert "question 4" in browser.find_element(By.ID, "prompt").text
+        browser.find_element(By.LINK_TEXT, "Results").click()
+        wait.until(expected_conditions.presence_of_element_located((By.ID, "wins")))
+        assert "3 ratings of 3 of 5 items by ann" in browser.find_element(By.TAG_NAME, "body").text
+        if shots:
+            browser.save_screenshot(str(Path(shots) / "review-results.png"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    ratings = store.ratings()
+    assert [r["item_id"] for r in ratings] == [1, 2, 3]
+    expected = [("a" if r["a_left"] else "b") if key == "1" else ("b" if r["a_left"] else "a") if key == "2" else "tie"
+                for r, key in zip(ratings, "123")]
+    assert [r["choice"] for r in ratings] == expected

@@ -112,9 +112,10 @@ def test_skip_policy_drops_the_bad_step_and_finishes(tiny_model, data, tmp_path)
     assert "step 5: gradient norm is not finite (nan); step skipped" in result.stderr
     weights = _tensors(out / "adapter" / "adapter_model.safetensors")
     assert all(t.isfinite().all() for t in weights.values())
-    logged = dict(_losses(out))
-    assert logged[5] != logged[5]  # the skipped step's NaN loss is logged as NaN, never hidden
-    assert all(loss == loss for step, loss in logged.items() if step != 5)
+    rows = {row["step"]: row for row in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+            if "loss" in row}
+    assert rows[5]["grad_norm"] != rows[5]["grad_norm"]  # the skipped step's NaN is logged as NaN, never hidden
+    assert all(row["grad_norm"] == row["grad_norm"] for step, row in rows.items() if step != 5)
 
 
 def test_exploding_loss_stops_the_cli_with_a_one_line_error(tiny_model, data, tmp_path):

@@ -71,6 +71,8 @@ def test_compare_measures_each_technique_and_reports_a_failure_without_sinking_t
     # --force measures again what it is asked to.
     forced = compare(load_config(recipe), out, only=["prompt"], force=True, source=str(recipe))
     assert [r.label for r in forced.results] == ["base", "prompt"]
+    report = (out / "report.md").read_text()
+    assert "| lora | ok |" in report and "| prompt | ok |" in report  # the report still holds every technique
     assert _mtime(out / "prompt" / "result.json") != done["prompt"]
     assert _mtime(out / "base" / "result.json") == done["base"]
 

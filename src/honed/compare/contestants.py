@@ -10,7 +10,7 @@ from pathlib import Path
 from honed.compare.budget import Budget
 from honed.config import CompareEntry, EvalConfig, RunConfig
 from honed.errors import UserError, nearest
-from honed.methods import method_names
+from honed.methods import get_method, method_names
 
 BASE_LABEL = "base"
 # The chapter's techniques in its order, then whatever else the registry holds.
@@ -38,11 +38,17 @@ class Contestant:
         if not self.trains:
             settings = {key: settings[key] for key in ("model", "data", "trust_remote_code")}
         payload = {
-            "method": self.method, "learning_rate": self.learning_rate, "config": settings,
+            "method": self.method, "learning_rate": self.effective_learning_rate(), "config": settings,
             "eval": self.eval_settings.model_dump(mode="json"),
             "files": {path: _file_digest(path) for path in self._data_files()},
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def effective_learning_rate(self) -> float | None:
+        """The rate training will use: a changed technique default changes the fingerprint too."""
+        if not self.trains:
+            return None
+        return self.learning_rate or get_method(self.method).default_learning_rate
 
     def _data_files(self) -> list[str]:
         candidates = [self.config.data.train, self.config.data.validation] if self.trains else []

@@ -54,8 +54,23 @@ def compare(
                                 f"[{position}/{len(contestants)}]"))
     from honed.compare.report import write_reports
 
-    reports = write_reports(out, results, budget_, config, source)
+    reports = write_reports(out, _with_earlier_rows(results, config, budget_, out, only), budget_, config, source)
     return Comparison(out, budget_, results, reports)
+
+
+def _with_earlier_rows(results: list[ContestantResult], config: RunConfig, budget: Budget, out: Path,
+                       only: list[str] | None) -> list[ContestantResult]:
+    """A run with --methods still reports every technique of the comparison measured earlier with the same
+    settings, in the comparison's order: the report is of the comparison, not of the last command."""
+    if not only:
+        return results
+    fresh = {r.label: r for r in results}
+    rows = []
+    for contestant in plan_contestants(config, budget, out):
+        earlier = fresh.get(contestant.label) or read_result(out / contestant.label)
+        if earlier is not None and earlier.fingerprint == contestant.fingerprint():
+            rows.append(earlier)
+    return rows
 
 
 def default_output(source: str | None, budget: str) -> Path:

@@ -26,10 +26,11 @@ casual, terse, urgent, detailed), so the test split covers every tone.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
+
+from synthetic_data import generate_splits, write_splits
 
 SEED = 29
 N_TRAIN = 320
@@ -450,19 +451,6 @@ def render_request(rng: random.Random, template: str, slots: dict) -> str:
     return q
 
 
-def row(request: str, copy: str) -> dict:
-    return {"messages": [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": request},
-        {"role": "assistant", "content": copy},
-    ]}
-
-
-def split_counts(total: int, n_types: int) -> list[int]:
-    base, extra = divmod(total, n_types)
-    return [base + (1 if i < extra else 0) for i in range(n_types)]
-
-
 def check_reuse(ct: dict, slots: dict, request: str, copy: str) -> None:
     """The copy must reuse every detail stated in the request."""
     for field in ct["fields"]:
@@ -471,80 +459,15 @@ def check_reuse(ct: dict, slots: dict, request: str, copy: str) -> None:
     assert copy.endswith("\n" + SIGNATURE), copy
 
 
-def generate(rng: random.Random) -> tuple[list[dict], list[dict]]:
-    n = len(CONTENT_TYPES)
-    train_counts = split_counts(N_TRAIN, n)
-    # Hand any extra test rows to the types that got the fewest train rows.
-    test_counts = split_counts(N_TEST, n)[::-1]
-
-    train, test = [], []
-    for k, (ct, n_tr, n_te) in enumerate(zip(CONTENT_TYPES, train_counts, test_counts)):
-        # Hold out one template per type, rotating the index so the test
-        # split mixes tones rather than always using the same style.
-        held = (len(ct["requests"]) - 1 - k) % len(ct["requests"])
-        test_tpl = ct["requests"][held]
-        train_tpls = [q for i, q in enumerate(ct["requests"]) if i != held]
-        seen_q: set[str] = set()
-        train_copies: set[str] = set()
-        for i in range(n_tr):
-            tpl = train_tpls[i % len(train_tpls)]
-            # A fresh request is required; prefer one whose copy is fresh too.
-            best = None
-            for _ in range(200):
-                s = sample(rng, ct["fields"])
-                q = render_request(rng, tpl, s)
-                if q in seen_q:
-                    continue
-                a = build_copy(ct["build"](s))
-                best = (s, q, a)
-                if a not in train_copies:
-                    break
-            if best is None:
-                raise RuntimeError(f"could not find a fresh request for {ct['name']}")
-            s, q, a = best
-            check_reuse(ct, s, q, a)
-            seen_q.add(q)
-            train_copies.add(a)
-            train.append(row(q, a))
-        for _ in range(n_te):
-            # Prefer slot combinations whose copy was never seen in train.
-            best = None
-            for _ in range(200):
-                s = sample(rng, ct["fields"])
-                q = render_request(rng, test_tpl, s)
-                if q in seen_q:
-                    continue
-                a = build_copy(ct["build"](s))
-                best = (s, q, a)
-                if a not in train_copies:
-                    break
-            if best is None:
-                raise RuntimeError(f"could not find a fresh test request for {ct['name']}")
-            s, q, a = best
-            check_reuse(ct, s, q, a)
-            seen_q.add(q)
-            test.append(row(q, a))
-    rng.shuffle(train)
-    rng.shuffle(test)
-    return train, test
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
 def main() -> None:
-    rng = random.Random(SEED)
-    train, test = generate(rng)
-    assert len(train) == N_TRAIN and len(test) == N_TEST
-    write_jsonl(OUT_DIR / "train.jsonl", train)
-    write_jsonl(OUT_DIR / "test.jsonl", test)
+    train, test = generate_splits(
+        random.Random(SEED), CONTENT_TYPES, N_TRAIN, N_TEST, system=SYSTEM, templates_key="requests",
+        sample=lambda rng, ct: sample(rng, ct["fields"]), render=render_request,
+        answer=lambda ct, s: build_copy(ct["build"](s)), noun="request",
+        # A fresh request is required; prefer one whose copy is fresh too.
+        prefer_fresh_train_answers=True, check=check_reuse)
     print(f"content types: {len(CONTENT_TYPES)}")
-    print(f"train: {len(train)} rows -> {OUT_DIR / 'train.jsonl'}")
-    print(f"test:  {len(test)} rows -> {OUT_DIR / 'test.jsonl'}")
+    write_splits(OUT_DIR, train, test, N_TRAIN, N_TEST)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ terse, formal), so the test split covers every tone.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from synthetic_data import add_tone, generate_splits, write_splits
 
 SEED = 29
 N_TRAIN = 320
@@ -660,94 +661,16 @@ def render_question(rng: random.Random, template: str, slots: dict) -> str:
     # "{Name}" in a template is the slot "name" with its first letter capitalised.
     full = dict(slots)
     full.update({cap(k): cap(str(v)) for k, v in slots.items()})
-    q = template.format(**full)
-    roll = rng.random()
-    if roll < 0.15:
-        q = rng.choice(PREFIXES) + q
-    elif roll < 0.30:
-        q = q + rng.choice(SUFFIXES)
-    return q
-
-
-def row(question: str, answer: str) -> dict:
-    return {"messages": [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": question},
-        {"role": "assistant", "content": answer},
-    ]}
-
-
-def split_counts(total: int, n_topics: int) -> list[int]:
-    base, extra = divmod(total, n_topics)
-    return [base + (1 if i < extra else 0) for i in range(n_topics)]
-
-
-def generate(rng: random.Random) -> tuple[list[dict], list[dict]]:
-    n = len(TOPICS)
-    train_counts = split_counts(N_TRAIN, n)
-    test_counts = split_counts(N_TEST, n)
-    # Hand the extra test rows to the topics that got the fewest train rows.
-    test_counts = test_counts[::-1]
-
-    train, test = [], []
-    for k, (t, n_tr, n_te) in enumerate(zip(TOPICS, train_counts, test_counts)):
-        # Hold out one template per topic, rotating the index so the test
-        # split mixes tones rather than always using the same style.
-        held = (len(t["questions"]) - 1 - k) % len(t["questions"])
-        test_tpl = t["questions"][held]
-        train_tpls = [q for i, q in enumerate(t["questions"]) if i != held]
-        seen_q: set[str] = set()
-        train_answers: set[str] = set()
-        for i in range(n_tr):
-            tpl = train_tpls[i % len(train_tpls)]
-            for _ in range(200):
-                s = t["slots"](rng)
-                q = render_question(rng, tpl, s)
-                if q not in seen_q:
-                    break
-            else:
-                raise RuntimeError(f"could not find a fresh question for {t['name']}")
-            seen_q.add(q)
-            a = build_answer(t["points"](s))
-            train_answers.add(a)
-            train.append(row(q, a))
-        for _ in range(n_te):
-            # Prefer slot combinations whose answer was never seen in train.
-            best = None
-            for _ in range(200):
-                s = t["slots"](rng)
-                q = render_question(rng, test_tpl, s)
-                if q in seen_q:
-                    continue
-                a = build_answer(t["points"](s))
-                best = (q, a)
-                if a not in train_answers:
-                    break
-            if best is None:
-                raise RuntimeError(f"could not find a fresh test question for {t['name']}")
-            seen_q.add(best[0])
-            test.append(row(*best))
-    rng.shuffle(train)
-    rng.shuffle(test)
-    return train, test
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return add_tone(rng, template.format(**full), PREFIXES, SUFFIXES)
 
 
 def main() -> None:
-    rng = random.Random(SEED)
-    train, test = generate(rng)
-    assert len(train) == N_TRAIN and len(test) == N_TEST
-    write_jsonl(OUT_DIR / "train.jsonl", train)
-    write_jsonl(OUT_DIR / "test.jsonl", test)
+    train, test = generate_splits(
+        random.Random(SEED), TOPICS, N_TRAIN, N_TEST, system=SYSTEM, templates_key="questions",
+        sample=lambda rng, t: t["slots"](rng), render=render_question,
+        answer=lambda t, s: build_answer(t["points"](s)))
     print(f"topics: {len(TOPICS)}")
-    print(f"train: {len(train)} rows -> {OUT_DIR / 'train.jsonl'}")
-    print(f"test:  {len(test)} rows -> {OUT_DIR / 'test.jsonl'}")
+    write_splits(OUT_DIR, train, test, N_TRAIN, N_TEST)
 
 
 if __name__ == "__main__":

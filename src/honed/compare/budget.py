@@ -17,7 +17,7 @@ class Budget:
 
 
 # Sized for the smallest machine honed supports (2 CPU cores, SmolLM2-135M): `quick` compares the seven techniques
-# in about 16 minutes there (measured), `standard` in 35-45 minutes per recipe. On a GPU both take minutes.
+# in about 11 minutes there (measured), `standard` in 35-45 minutes per recipe. On a GPU both take minutes.
 BUDGETS = {
     "quick": Budget("quick", max_steps=10, batch_size=8, eval_rows=24, max_new_tokens=48, val_fraction=0.08,
                     purpose="a first look: is the data learnable, which techniques move at all"),

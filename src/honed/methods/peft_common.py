@@ -12,12 +12,17 @@ def save_peft(model, path: Path) -> None:
 def load_peft(base_model, path: Path):
     from peft import PeftModel
 
+    require_safetensors(path)
+    return PeftModel.from_pretrained(base_model, str(path))
+
+
+def require_safetensors(path: Path) -> None:
+    """peft falls back to a pickled adapter_model.bin when the safetensors file is missing; honed never does."""
     from honed.errors import UserError
 
     if not (Path(path) / "adapter_model.safetensors").is_file():
         raise UserError(f"{path}: no adapter_model.safetensors; honed loads adapters only as safetensors, never as "
                         "pickles (adapter_model.bin)")
-    return PeftModel.from_pretrained(base_model, str(path))
 
 
 def target_modules_arg(value):

@@ -108,14 +108,15 @@ def _shared(base_name: str, paths: list[Path], base_needed: bool) -> list[Served
     from peft import PeftModel
     from transformers import AutoTokenizer
 
+    from honed.methods.peft_common import require_safetensors
     from honed.models import load_model
 
     base = load_model(base_name)
     first, *rest = paths
-    load_peft_check(first)
+    require_safetensors(first / "adapter")
     model = PeftModel.from_pretrained(base, str(first / "adapter"), adapter_name=first.name)
     for path in rest:
-        load_peft_check(path)
+        require_safetensors(path / "adapter")
         model.load_adapter(str(path / "adapter"), adapter_name=path.name)
     model.eval()
     context = _context(model)
@@ -125,11 +126,6 @@ def _shared(base_name: str, paths: list[Path], base_needed: bool) -> list[Served
         served.append(Served(model_name(base_name), model, served[0].tokenizer, base_of_group=True,
                              owned_by="base model", context_length=context))
     return served
-
-
-def load_peft_check(path: Path) -> None:
-    if not (path / "adapter" / "adapter_model.safetensors").is_file():
-        raise UserError(f"{path}: no adapter/adapter_model.safetensors (honed never loads pickled adapters)")
 
 
 def model_name(base: str) -> str:

@@ -80,21 +80,27 @@ class NonFiniteGuard:
 
     def __init__(self, policy: str):
         self.policy = policy
-        self.loss_finite = True
+        self.loss_finite = None  # a device tensor: read once per optimizer step, not once per micro-batch
         self.in_a_row = 0
         self.skipped = 0
 
     def saw_loss(self, loss) -> None:
-        self.loss_finite = self.loss_finite and math.isfinite(float(loss))
+        import torch
 
-    def check(self, step: int, grad_norm, model, last_checkpoint: str | None) -> None:
+        finite = torch.isfinite(loss.detach()).all()
+        self.loss_finite = finite if self.loss_finite is None else self.loss_finite & finite
+
+    def check(self, step: int, grad_norm, model, last_checkpoint) -> None:
+        """`last_checkpoint` is a function, called only when there is something to report."""
         norm = float(grad_norm) if grad_norm is not None else 0.0
-        loss_finite, self.loss_finite = self.loss_finite, True
+        loss_finite = True if self.loss_finite is None else bool(self.loss_finite)
+        self.loss_finite = None
         if loss_finite and math.isfinite(norm):
             self.in_a_row = 0
             return
         what = "gradient norm" if loss_finite else "loss"
-        kept = f"the last good checkpoint, {last_checkpoint}, is untouched" if last_checkpoint else "no checkpoint was saved"
+        latest = last_checkpoint()
+        kept = f"the last good checkpoint, {latest}, is untouched" if latest else "no checkpoint was saved"
         if self.policy == "abort":
             raise NonFinite(f"step {step}: {what} is not finite ({norm}); stopped (training.nonfinite: abort); {kept}")
         self.in_a_row += 1

@@ -130,7 +130,7 @@ def _trainer_class():
 
         def _get_grad_norm(self, model, grad_norm=None):
             grad_norm = super()._get_grad_norm(model, grad_norm)
-            self.guard.check(self.state.global_step + 1, grad_norm, model, self.latest_checkpoint())
+            self.guard.check(self.state.global_step + 1, grad_norm, model, self.latest_checkpoint)
             return grad_norm
 
         def close_progress(self) -> None:

@@ -1,9 +1,11 @@
-"""Merge an adapter into its base model, or copy the adapter out, with the tokenizer and chat template alongside."""
+"""Merge an adapter into its base model, or copy the adapter out, with the tokenizer and chat template alongside;
+or write either as GGUF for llama.cpp and Ollama."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +26,9 @@ class Exported:
 def export(run_dir: str | Path, output: str | Path, adapter_only: bool = False, overwrite: bool = False) -> Exported:
     """`adapter_only=False`: a merged full model (safetensors + tokenizer + chat template) that plain transformers
     loads; techniques that cannot merge export their adapter instead and say why."""
-    from honed.methods import get_method
-    from honed.train import is_run_dir, read_config
-
     run_dir, out = Path(run_dir), Path(output)
-    if not is_run_dir(run_dir):
-        raise UserError(f"{run_dir}: not a honed run directory (no config.yaml and summary.json)")
+    _, method = _run(run_dir)
     _check_free(out, overwrite)
-    config = read_config(run_dir)
-    method = get_method(config.method.name)
     if adapter_only:
         if method.standalone:
             raise UserError(f"{run_dir}: full fine-tuning has no adapter; its whole model is in {run_dir / 'model'} "
@@ -41,14 +37,18 @@ def export(run_dir: str | Path, output: str | Path, adapter_only: bool = False, 
     if method.standalone:
         return _save_model(run_dir, out, "full fine-tuning: the run's model is already a whole model")
     if not method.can_merge:
-        why = {
-            "prefix": "prefix tuning's learned keys and values are extra attention inputs, not weights of the model",
-            "prompt": "prompt tuning's soft prompt is extra input embeddings, not weights of the model",
-            "adapter": "bottleneck adapters are extra layers with a non-linearity, which no weight matrix can absorb",
-        }.get(method.name, f"{method.name} cannot be folded into the base weights")
+        why = _why_not_mergeable(method)
         log.warning("%s; exporting the adapter instead", why)
         return _copy_adapter(run_dir, method, out, f"not merged: {why}")
     return _merge(run_dir, out, method.name)
+
+
+def _why_not_mergeable(method) -> str:
+    return {
+        "prefix": "prefix tuning's learned keys and values are extra attention inputs, not weights of the model",
+        "prompt": "prompt tuning's soft prompt is extra input embeddings, not weights of the model",
+        "adapter": "bottleneck adapters are extra layers with a non-linearity, which no weight matrix can absorb",
+    }.get(method.name, f"{method.name} cannot be folded into the base weights")
 
 
 def _check_free(out: Path, overwrite: bool) -> None:
@@ -118,3 +118,123 @@ def _provenance(out: Path, run_dir: Path, technique: str, merged: bool, note: st
     info = {"run": str(run_dir.resolve()), "technique": technique, "base_model": read_config(run_dir).model,
             "merged": merged, "note": note}
     (out / PROVENANCE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", overwrite: bool = False) -> Exported:
+    """The tuned model as one GGUF file for llama.cpp (LoRA, AdaLoRA and IA3 merged first; full fine-tuning as
+    is), with an Ollama Modelfile beside it. Everything that can be refused is refused before anything loads."""
+    from honed.export import gguf, ollama
+    from honed.train import load_run, rundir
+
+    run_dir, out = Path(run_dir), Path(output)
+    config, method = _run(run_dir)
+    if quant not in gguf.QUANTS:
+        raise UserError(f"--quant {quant}: choose one of {', '.join(gguf.QUANTS)}")
+    if not method.standalone and not method.can_merge:
+        raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model: {_why_not_mergeable(method)}")
+    gguf.architecture(_base_config(run_dir, config, method))
+    side = ollama.modelfile_path(out)
+    _check_file_free([out, side], overwrite)
+    run = load_run(run_dir)
+    model = run.model if method.standalone else run.model.merge_and_unload()
+    gguf.write_model(out, model, run.tokenizer, run_dir / rundir.TOKENIZER_DIR, quant, run_dir.name,
+                     _source_gguf(config.model))
+    text, family = ollama.modelfile(f"./{out.name}", run.tokenizer)
+    _write_text(side, text)
+    how = "as is" if method.standalone else "merged"
+    return Exported(out, True, f"{method.name} {how}, {quant}; llama.cpp: llama-cli -m {out}; "
+                               f"Ollama: ollama create {run_dir.name} -f {side} ({family})")
+
+
+def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool = False) -> Exported:
+    """A LoRA run as a llama.cpp LoRA adapter GGUF, to apply on a GGUF of its base model (for the default model,
+    the very Q4_1 file honed started from), with an Ollama Modelfile (FROM base, ADAPTER this file) beside it."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from honed.export import gguf, ollama
+    from honed.train import rundir
+
+    run_dir, out = Path(run_dir), Path(output)
+    config, method = _run(run_dir)
+    alpha = _llama_cpp_alpha(run_dir, method)
+    base_config = _base_config(run_dir, config, method)
+    gguf.architecture(base_config)
+    side = ollama.modelfile_path(out)
+    _check_file_free([out, side], overwrite)
+    adapter = load_file(str(run_dir / method.artifact_dir / "adapter_model.safetensors"))
+    gguf.write_lora_adapter(out, adapter, base_config, alpha, run_dir.name)
+    base = _source_gguf(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
+    text, family = ollama.modelfile(str(base) if base else config.model, tokenizer, f"./{out.name}")
+    _write_text(side, text)
+    on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
+    return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m BASE.gguf --lora {out}; "
+                                f"Ollama: ollama create {run_dir.name} -f {side} ({family})")
+
+
+def _run(run_dir: Path):
+    from honed.methods import get_method
+    from honed.train import is_run_dir, read_config
+
+    if not is_run_dir(run_dir):
+        raise UserError(f"{run_dir}: not a honed run directory (no config.yaml and summary.json)")
+    config = read_config(run_dir)
+    return config, get_method(config.method.name)
+
+
+def _base_config(run_dir: Path, config, method):
+    """The transformers config of the model the run's weights belong to, read without loading any weights."""
+    from transformers import AutoConfig
+
+    from honed.models import resolve_model_path
+
+    source = run_dir / method.artifact_dir if method.standalone else resolve_model_path(config.model)
+    return AutoConfig.from_pretrained(str(source), trust_remote_code=config.trust_remote_code)
+
+
+def _source_gguf(model: str) -> Path | None:
+    """The GGUF file a run's base model was converted from (the default model's, or a .gguf --model), if any."""
+    from honed.models.cache import DEFAULT_MODEL_ALIASES, default_gguf_file
+
+    if model.lower() in DEFAULT_MODEL_ALIASES:
+        return default_gguf_file()
+    return Path(model).resolve() if model.endswith(".gguf") else None
+
+
+def _llama_cpp_alpha(run_dir: Path, method) -> float:
+    """The adapter.lora.alpha that makes llama.cpp's scale (alpha / rank) equal peft's; refuses what llama.cpp's
+    LoRA adapters cannot express."""
+    if method.name != "lora":
+        what = "full fine-tuning has no adapter" if method.standalone else f"this {method.name} run is not a LoRA"
+        hint = "use --gguf for a whole model" if method.standalone or method.can_merge else \
+            f"and cannot be merged either ({_why_not_mergeable(method)})"
+        raise UserError(f"{run_dir}: --gguf-adapter writes llama.cpp LoRA adapters, and {what}; {hint}")
+    peft_config = json.loads((run_dir / method.artifact_dir / "adapter_config.json").read_text())
+    if peft_config.get("use_dora"):
+        raise UserError(f"{run_dir}: DoRA's magnitude vectors have no llama.cpp adapter form; use --gguf to merge it")
+    if peft_config.get("rank_pattern") or peft_config.get("alpha_pattern") or peft_config.get("modules_to_save"):
+        raise UserError(f"{run_dir}: per-module ranks or saved modules have no llama.cpp adapter form; use --gguf")
+    alpha, rank = float(peft_config["lora_alpha"]), int(peft_config["r"])
+    return alpha * rank ** 0.5 if peft_config.get("use_rslora") else alpha  # rsLoRA scales by alpha / sqrt(r)
+
+
+def _check_file_free(paths: list[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder; name the .gguf file to write")
+        if path.exists() and not overwrite:
+            raise UserError(f"{path}: already exists; pass --overwrite or choose another name")
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """A small file, written to a temporary sibling and renamed, like everything export writes."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UserError(f"{path}: could not write ({error.strerror or error})") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,252 @@
+"""Write a model, or a LoRA adapter, as a GGUF file that llama.cpp (and Ollama, which runs it) loads.
+
+The gguf package (llama.cpp's own Python library) provides the file writer, the Hugging Face -> GGUF tensor names
+(`get_tensor_name_map`) and the quantisers. What it leaves to llama.cpp's convert_hf_to_gguf.py script, which is not
+an importable package, is done here: which hyperparameters each architecture needs, the Q/K row permutation of the
+llama architecture, RoPE frequency factors, and the adapter layout of convert_lora_to_gguf.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from honed.errors import UserError
+
+log = logging.getLogger("honed")
+
+QUANTS = ("f32", "f16", "bf16", "q8_0")
+DEFAULT_QUANT = "q8_0"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How one transformers model type becomes a llama.cpp architecture."""
+
+    gguf_name: str  # llama.cpp's architecture name (gguf.MODEL_ARCH_NAMES)
+    # llama.cpp's llama graph rotates adjacent pairs of each head's dimensions; transformers' Llama rotates the two
+    # halves. convert_hf_to_gguf.py reorders Q and K rows so both compute the same; qwen2/qwen3 use llama.cpp's
+    # NEOX (half) rotation and keep transformers' order.
+    permute_qk: bool
+    rope_scaling: bool  # llama.cpp reads a rope_freqs tensor for this architecture (Llama 3.1's RoPE)
+
+
+ARCHITECTURES = {
+    "llama": Architecture("llama", permute_qk=True, rope_scaling=True),
+    "mistral": Architecture("llama", permute_qk=True, rope_scaling=True),  # llama.cpp runs Mistral as llama
+    "qwen2": Architecture("qwen2", permute_qk=False, rope_scaling=False),
+    "qwen3": Architecture("qwen3", permute_qk=False, rope_scaling=False),
+}
+
+
+def architecture(config) -> Architecture:
+    """The llama.cpp architecture of a transformers config, or one line naming what is supported."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in ARCHITECTURES:
+        raise UserError(f"GGUF export supports {', '.join(ARCHITECTURES)} models (the llama family, SmolLM, Qwen2/3); "
+                        f"this run's model is {model_type!r}")
+    return ARCHITECTURES[model_type]
+
+
+def rope_factors(config, arch: Architecture) -> np.ndarray | None:
+    """Per-frequency RoPE divisors for scaled RoPE (llama.cpp's rope_freqs tensor), None for plain RoPE.
+
+    Computed from transformers' own RoPE initialisers: default frequencies over scaled ones. Only scalings that
+    rescale frequencies and nothing else (linear, llama3) fit the tensor; others get a clear error."""
+    import torch
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    params = dict(getattr(config, "rope_parameters", None) or {})
+    kind = params.get("rope_type", "default")
+    if kind == "default":
+        return None
+    if kind not in ("linear", "llama3") or not arch.rope_scaling:
+        raise UserError(f"GGUF export: {config.model_type} with {kind!r} RoPE scaling is not supported "
+                        "(llama-family models with linear or llama3 scaling are)")
+    dim = _head_dim(config)
+    base = float(params.get("rope_theta", 10000.0))
+    plain = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    scaled, attention_factor = ROPE_INIT_FUNCTIONS[kind](config, "cpu")
+    if abs(float(attention_factor) - 1.0) > 1e-6:
+        raise UserError(f"GGUF export: {kind!r} RoPE scaling with an attention factor is not supported")
+    return (plain / scaled.float()).numpy().astype(np.float32)
+
+
+def _head_dim(config) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+
+def permute_qk(weights: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
+    """Reorder each head's rows from rotate-half to interleaved pairs (convert_hf_to_gguf.py's `permute`); works for
+    weights, biases and LoRA B matrices alike, since only rows (output features) move."""
+    heads = n_head_kv if n_head_kv is not None and n_head_kv != n_head else n_head
+    shape = weights.shape
+    return weights.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
+
+
+def gguf_tensor_name(hf_name: str, arch: Architecture, n_blocks: int) -> str | None:
+    return _name_map(arch.gguf_name, n_blocks).get_name(hf_name, try_suffixes=(".weight", ".bias"))
+
+
+@functools.lru_cache(maxsize=8)
+def _name_map(arch_name: str, n_blocks: int):
+    import gguf
+
+    model_arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == arch_name)
+    return gguf.get_tensor_name_map(model_arch, n_blocks)
+
+
+def gguf_tensors(state: dict, config, arch: Architecture) -> Iterator[tuple[str, np.ndarray]]:
+    """(GGUF name, float32 array) for every weight llama.cpp reads, in llama.cpp's layout."""
+    n_blocks = config.num_hidden_layers
+    for name, tensor in state.items():
+        if name == "lm_head.weight" and getattr(config, "tie_word_embeddings", False):
+            continue  # tied: llama.cpp reuses token_embd when the file has no output.weight
+        target = gguf_tensor_name(name, arch, n_blocks)
+        if target is None:
+            raise UserError(f"GGUF export: no llama.cpp tensor for {name!r} of this {config.model_type} model")
+        data = tensor.detach().float().cpu().numpy()
+        yield target, _llama_layout(target, data, config, arch)
+    factors = rope_factors(config, arch)
+    if factors is not None:
+        yield "rope_freqs.weight", factors
+
+
+def _llama_layout(name: str, data: np.ndarray, config, arch: Architecture) -> np.ndarray:
+    if not arch.permute_qk:
+        return data
+    if ".attn_q." in name:
+        return permute_qk(data, config.num_attention_heads)
+    if ".attn_k." in name:
+        return permute_qk(data, config.num_attention_heads, config.num_key_value_heads)
+    return data
+
+
+def encode(data: np.ndarray, quant: str):
+    """(array, raw GGML type or None) as the writer takes it. Vectors (norms, biases, RoPE factors) stay float32,
+    as llama.cpp's converter keeps them; q8_0 needs rows that are whole 32-value blocks, else float16."""
+    from gguf import GGMLQuantizationType as Q
+    from gguf import quants
+
+    if data.ndim < 2 or quant == "f32":
+        return data.astype(np.float32), None
+    if quant == "bf16":
+        return quants.quantize(data, Q.BF16), Q.BF16
+    if quant == "q8_0" and data.shape[-1] % quants.Q8_0.block_size == 0:
+        return quants.quantize(data, Q.Q8_0), Q.Q8_0
+    return data.astype(np.float16), None
+
+
+def file_type(quant: str):
+    from gguf import LlamaFileType
+
+    return {"f32": LlamaFileType.ALL_F32, "f16": LlamaFileType.MOSTLY_F16, "bf16": LlamaFileType.MOSTLY_BF16,
+            "q8_0": LlamaFileType.MOSTLY_Q8_0}[quant]
+
+
+def add_hyperparameters(writer, config, n_vocab: int) -> None:
+    """The hyperparameters llama.cpp's llama/qwen2/qwen3 loaders read."""
+    params = dict(getattr(config, "rope_parameters", None) or {})
+    head_dim = _head_dim(config)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads or config.num_attention_heads)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0))))
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(n_vocab)
+
+
+def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, name: str,
+                base_gguf: Path | None = None) -> None:
+    """A whole model (already merged) with its tokenizer and chat template, as one GGUF file at `path`."""
+    import gguf
+
+    from honed.export.gguf_vocab import add_tokenizer
+
+    config = model.config
+    arch = architecture(config)
+    n_vocab = model.get_input_embeddings().weight.shape[0]
+    window = getattr(config, "sliding_window", None)
+    if window and window < config.max_position_embeddings:
+        log.warning("llama.cpp runs %s without its %d-token sliding window: answers past %d tokens of context may "
+                    "differ from transformers'", config.model_type, window, window)
+
+    def fill(writer) -> None:
+        writer.add_type(gguf.GGUFType.MODEL)
+        writer.add_name(name)
+        writer.add_file_type(file_type(quant))
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        add_hyperparameters(writer, config, n_vocab)
+        add_tokenizer(writer, tokenizer, tokenizer_dir, n_vocab, base_gguf)
+        for target, data in gguf_tensors(model.state_dict(), config, arch):
+            array, raw = encode(data, quant)
+            writer.add_tensor(target, array, raw_dtype=raw)
+
+    write_gguf(path, arch.gguf_name, fill)
+
+
+def write_lora_adapter(path: Path, adapter: dict, config, alpha: float, name: str) -> None:
+    """A peft LoRA state dict as a llama.cpp adapter (convert_lora_to_gguf.py's layout): for each adapted weight
+    `<gguf name>.lora_a` (rank x in) and `.lora_b` (out x rank), B's rows in the same llama.cpp order as the base
+    weight they add to, and `adapter.lora.alpha`, from which llama.cpp scales by alpha / rank."""
+    import gguf
+
+    arch = architecture(config)
+
+    def fill(writer) -> None:
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_name(name)
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
+        for target, lora_a, lora_b in lora_pairs(adapter, config, arch):
+            writer.add_tensor(f"{target}.lora_a", lora_a)
+            writer.add_tensor(f"{target}.lora_b", lora_b)
+
+    write_gguf(path, arch.gguf_name, fill)
+
+
+def lora_pairs(adapter: dict, config, arch: Architecture) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(GGUF base tensor name, A, B) per adapted weight, from peft's `...<module>.lora_A.weight` keys."""
+    for key in sorted(k for k in adapter if k.endswith(".lora_A.weight")):
+        module = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        target = gguf_tensor_name(f"{module}.weight", arch, config.num_hidden_layers)
+        if target is None:
+            raise UserError(f"GGUF adapter export: no llama.cpp tensor for the adapted module {module!r}")
+        lora_a = adapter[key].detach().float().cpu().numpy()
+        lora_b = adapter[key.replace(".lora_A.", ".lora_B.")].detach().float().cpu().numpy()
+        yield target, lora_a, _llama_layout(target, lora_b, config, arch)
+
+
+def write_gguf(path: Path, arch_name: str, fill: Callable) -> None:
+    """Write through gguf's GGUFWriter into a temporary sibling, fsync, rename: a failure (a full disk) leaves no
+    partial file under `path`, and is one line for the user."""
+    import gguf
+
+    tmp = path.with_name(f".{path.name}.partial")
+    writer = gguf.GGUFWriter(None, arch_name)
+    try:
+        fill(writer)
+        writer.write_header_to_file(tmp)
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.flush()
+        os.fsync(writer.fout[0].fileno())
+        writer.close()
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UserError(f"{path}: could not write the GGUF file ({error.strerror or error})") from None
+    finally:
+        writer.close()
+        tmp.unlink(missing_ok=True)

@@ -27,8 +27,8 @@ def main() -> None:
 
     from honed.config import DataConfig, GenerationConfig
     from honed.data import load_rows, prompt_ids, split_prompt_reference
-    from honed.evaluate.generation import generate
     from honed.evaluate.subjects import load_subject
+    from honed.generation import generate
 
     subject = load_subject(args.run or args.model)
     rows = load_rows(args.data, DataConfig()).rows[: args.examples]

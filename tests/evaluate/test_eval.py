@@ -11,7 +11,7 @@ import pytest
 from honed.data import prompt_ids
 from honed.data.encoding import IGNORE_INDEX, encode_row
 from honed.evaluate import evaluate
-from honed.evaluate.generation import left_pad
+from honed.generation import left_pad
 from honed.methods import method_names
 from honed.train import fit
 from tiny import write_jsonl
@@ -125,7 +125,7 @@ def test_batched_cached_generation_equals_the_models_own_forward(method, tiny_mo
     token after the first garbled) and prefix tuning (cached: the prefix dropped, base-model answers; uncached: wrong
     after the first token), so honed generates for both through the base model with the learned part supplied."""
     from honed.config import GenerationConfig
-    from honed.evaluate.generation import generate, stop_token_ids
+    from honed.generation import generate, stop_token_ids
     from honed.train import load_run
 
     data = write_jsonl(tmp_path / "chat.jsonl", ROWS)

@@ -27,3 +27,10 @@ def test_chat_answers_and_reset_forgets(tiny_model, tmp_path):
     assert with_reset[1] == fresh[0]  # after /reset the earlier turn is gone from the context
     with_system = _chat(run, ["Question 4?"], "--system", "Answer in French.")
     assert len(with_system) == 1
+
+
+def test_out_of_range_flags_are_one_line_errors(tiny_model):
+    result = subprocess.run([sys.executable, "-m", "honed", "chat", str(tiny_model), "--temperature", "-1"],
+                            input="hi\n", capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --max-new-tokens must be 1 or more")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from honed.config import EvalConfig
 from honed.data import prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluate.generation import generate
 from honed.evaluate.metrics import corpus_scores
+from honed.generation import generate
 
 
 class GenerationEval:

@@ -11,10 +11,10 @@ from pathlib import Path
 from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluate.generation import generate
 from honed.evaluate.metrics import corpus_scores, example_scores
 from honed.evaluate.perplexity import perplexity, reference_losses
 from honed.evaluate.subjects import Subject, load_baseline, load_subject, safe_name
+from honed.generation import generate
 
 log = logging.getLogger("honed")
 

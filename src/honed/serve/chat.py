@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 
+from honed.config import GenerationConfig
 from honed.data.encoding import generation_prompt_ids
-from honed.serve.engine import Engine, Outcome, Request
+from honed.errors import UserError
+from honed.generation import Streamed, stream
 from honed.serve.pool import Served
 
 HELP_TEXT = "commands: /reset (forget the conversation), /exit (or Ctrl-D)"
@@ -16,7 +17,8 @@ HELP_TEXT = "commands: /reset (forget the conversation), /exit (or Ctrl-D)"
 def chat_loop(served: Served, system: str | None, max_new_tokens: int, temperature: float,
               read: Callable[[str], str] = input, write=sys.stdout) -> int:
     """Reads a line, answers it with the whole conversation as context, repeats; returns the turns answered."""
-    engine = Engine(max_queue=1)
+    if max_new_tokens < 1 or temperature < 0:
+        raise UserError("--max-new-tokens must be 1 or more and --temperature 0 (greedy) or more")
     history: list[dict] = []
     turns = 0
     write.write(f"chatting with {served.name}; {HELP_TEXT}\n")
@@ -38,12 +40,13 @@ def chat_loop(served: Served, system: str | None, max_new_tokens: int, temperatu
         history.append({"role": "user", "content": text})
         messages = ([{"role": "system", "content": system}] if system else []) + history
         prompt = generation_prompt_ids(served.tokenizer, messages)
-        outcome = Outcome()
-        request = Request(prompt, max(1, min(max_new_tokens, served.context_length - len(prompt))), temperature,
-                          deadline=time.monotonic() + 3600)
-        for piece in engine.run(served, request, outcome):
-            write.write(piece)
-            write.flush()
+        settings = GenerationConfig(max_new_tokens=max(1, min(max_new_tokens, served.context_length - len(prompt))),
+                                    temperature=temperature)
+        outcome = Streamed()
+        with served.active() as model:
+            for piece in stream(model, served.tokenizer, prompt, settings, outcome):
+                write.write(piece)
+                write.flush()
         write.write("\n")
         history.append({"role": "assistant", "content": outcome.text})
         turns += 1

@@ -1,40 +1,72 @@
 """An OpenAI-compatible HTTP server: /v1/models, /v1/chat/completions, /v1/completions (SSE streaming), /health.
 
-Built on the standard library's ThreadingHTTPServer: the routes are few, the generation is serialised by the
-engine anyway, and it keeps honed free of a web framework dependency.
+FastAPI (on Starlette) routes, reads, validates (serve/schema.py) and streams; uvicorn serves. honed adds what a
+model server needs beyond them: one generation at a time behind a bounded queue (serve/engine.py), a body limit that
+still lets its 413 arrive (serve/limits.py), OpenAI's error shape, and a generation that stops when its client hangs
+up, before the next request gets the model.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
-import logging
+import socket
+import threading
 import time
-import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from honed.config import GenerationConfig
 from honed.data.encoding import generation_prompt_ids
 from honed.errors import UserError
-from honed.serve.engine import Busy, Engine, Outcome, Request, TimedOut
+from honed.serve.engine import Busy, Engine, Request as Job, TimedOut
+from honed.serve.limits import BodyLimit, Limits
 from honed.serve.pool import ModelPool, Served
-
-log = logging.getLogger("honed")
-
-
-@dataclass
-class Limits:
-    max_body_bytes: int = 2 * 2**20
-    max_queue: int = 8
-    timeout_s: float = 120.0
-    default_max_tokens: int = 256
+from honed.serve.replies import Reply, error_response
+from honed.serve.schema import ChatRequest, CompletionRequest, Sampling, describe_error
+from honed.version import __version__
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, param: str | None = None, kind: str = "invalid_request_error"):
         super().__init__(message)
         self.status, self.message, self.param, self.kind = status, message, param, kind
+
+
+@dataclass
+class Service:
+    """What every route shares: the models, the engine that runs them one at a time, the limits, the API key."""
+
+    pool: ModelPool
+    engine: Engine
+    limits: Limits
+    api_key: str | None = None
+
+    def served(self, name: str) -> Served:
+        try:
+            return self.pool.get(name)
+        except KeyError:
+            raise ApiError(400, f"unknown model {name!r}; served here: {', '.join(self.pool.models)}",
+                           "model") from None
+
+    def job(self, body: Sampling, served: Served, prompt_ids: list[int]) -> Job:
+        """The generation a request asks for; what the model's context cannot hold is refused here, not truncated."""
+        max_tokens = body.token_limit()
+        if max_tokens is None:
+            max_tokens = max(1, min(self.limits.default_max_tokens, served.context_length - len(prompt_ids)))
+        if len(prompt_ids) + max_tokens > served.context_length:
+            raise ApiError(400, f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the "
+                                f"model's context of {served.context_length} tokens", "max_tokens")
+        settings = GenerationConfig(max_new_tokens=max_tokens, temperature=body.temperature or 0.0,
+                                    top_p=body.top_p or 1.0, stop=body.stops())
+        return Job(prompt_ids, settings, time.monotonic() + self.limits.timeout_s)
 
 
 def is_loopback(host: str) -> bool:
@@ -46,233 +78,225 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def make_app(pool: ModelPool, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+    limits = limits or Limits()
+    app = FastAPI(title="honed", version=__version__)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.state.service = Service(pool, Engine(limits.max_queue), limits, api_key)
+    app.include_router(router)
+    for kind, handler in ERROR_HANDLERS.items():
+        app.add_exception_handler(kind, handler)
+    return app
+
+
 def make_server(pool: ModelPool, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                limits: Limits | None = None) -> ThreadingHTTPServer:
+                limits: Limits | None = None) -> Server:
     if not is_loopback(host) and not api_key:
         raise UserError(f"--host {host} reaches beyond this machine: pass --api-key KEY (clients send it as a "
                         "Bearer token), or bind to 127.0.0.1")
-    limits = limits or Limits()
-    engine = Engine(limits.max_queue)
-
-    class Handler(_Handler):
-        pass
-
-    Handler.pool, Handler.engine, Handler.limits, Handler.api_key = pool, engine, limits, api_key
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return Server(make_app(pool, api_key, limits), host, port)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "honed"
-    pool: ModelPool
-    engine: Engine
-    limits: Limits
-    api_key: str | None
+# Routes
 
-    def log_message(self, format, *args):  # one line per request through honed's logger, not stderr spam
-        log.debug("%s %s", self.address_string(), format % args)
+router = APIRouter()
 
-    # routing
 
-    def do_GET(self):
-        self._answer(lambda: self._get())
+def _service(request: Request) -> Service:
+    return request.app.state.service
 
-    def do_POST(self):
-        self._answer(lambda: self._post())
 
-    def _get(self):
-        if self.path == "/health":
-            return self._json(200, {"status": "ok", "models": list(self.pool.models),
-                                    "waiting": self.engine.waiting})
-        self._authorise()
-        if self.path == "/v1/models":
-            return self._json(200, {"object": "list", "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": served.owned_by}
-                for name, served in self.pool.models.items()]})
-        raise ApiError(404, f"no route GET {self.path}")
+def authorise(request: Request) -> None:
+    """The Bearer token, compared in constant time, when the server was started with --api-key."""
+    key = _service(request).api_key
+    sent = request.headers.get("authorization", "")
+    if key and not hmac.compare_digest(sent.encode(), f"Bearer {key}".encode()):
+        raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')", kind="authentication_error")
 
-    def _post(self):
-        self._authorise()
-        routes = {"/v1/chat/completions": self._chat, "/v1/completions": self._completion}
-        if self.path not in routes:
-            raise ApiError(404, f"no route POST {self.path}")
-        routes[self.path](self._body())
 
-    def _answer(self, handle):
-        try:
-            handle()
-        except ApiError as error:
-            self._json(error.status, {"error": {"message": error.message, "type": error.kind, "param": error.param,
-                                                "code": None}})
-        except Busy as error:
-            self._json(429, {"error": {"message": str(error), "type": "rate_limit_error", "param": None,
-                                       "code": "queue_full"}})
-        except TimedOut as error:
-            self._json(504, {"error": {"message": str(error), "type": "timeout", "param": None, "code": "timeout"}})
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except Exception as error:  # a bug: the client gets a 500, the log gets the traceback
-            log.exception("request failed")
-            self._json(500, {"error": {"message": f"internal error: {type(error).__name__}", "type": "server_error",
-                                       "param": None, "code": None}})
+@router.get("/health")
+def health(request: Request) -> dict:
+    service = _service(request)
+    return {"status": "ok", "models": list(service.pool.models), "waiting": service.engine.waiting}
 
-    # request parsing and limits
 
-    def _authorise(self):
-        if not self.api_key:
-            return
-        sent = self.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
-            raise ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
-                           kind="authentication_error")
+@router.get("/v1/models", dependencies=[Depends(authorise)])
+def models(request: Request) -> dict:
+    return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": served.owned_by}
+                                       for name, served in _service(request).pool.models.items()]}
 
-    def _body(self) -> dict:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise ApiError(400, "bad Content-Length") from None
-        if length > self.limits.max_body_bytes:
-            self.close_connection = True
-            self._discard(length)  # read it, so the client is not cut off mid-upload before it sees the 413
-            raise ApiError(413, f"request body of {length} bytes is over the {self.limits.max_body_bytes}-byte limit")
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ApiError(400, f"body is not valid JSON ({error})") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "body must be a JSON object")
-        return body
 
-    def _discard(self, length: int, cap: int = 64 * 2**20) -> None:
-        remaining = min(length, cap)
-        while remaining > 0:
-            chunk = self.rfile.read(min(remaining, 1 << 16))
-            if not chunk:
+@router.post("/v1/chat/completions", dependencies=[Depends(authorise)])
+async def chat_completions(body: ChatRequest, request: Request) -> Response:
+    served = _service(request).served(body.model)
+    messages = [message.model_dump() for message in body.messages]
+    prompt_ids = await run_in_threadpool(generation_prompt_ids, served.tokenizer, messages)
+    return await _answer(request, served, body, prompt_ids, chat=True)
+
+
+@router.post("/v1/completions", dependencies=[Depends(authorise)])
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    served = _service(request).served(body.model)
+    encoded = await run_in_threadpool(served.tokenizer, body.text(), add_special_tokens=True)
+    return await _answer(request, served, body, encoded["input_ids"], chat=False)
+
+
+async def _answer(request: Request, served: Served, body: Sampling, prompt_ids: list[int], chat: bool) -> Response:
+    service = _service(request)
+    job = service.job(body, served, prompt_ids)
+    reply = Reply(served.name, chat, len(prompt_ids))
+    pieces = service.engine.run(served, job, reply.outcome)
+    if body.stream:
+        return await _stream(request, pieces, reply)
+    text = "".join([piece async for piece in _pulled(pieces, request)])
+    if reply.outcome.finish_reason == "timeout":
+        raise TimedOut(f"generation ran past the {service.limits.timeout_s:g} s request timeout")
+    return JSONResponse(reply.whole(text))
+
+
+# Generation from the event loop: each piece fetched in a worker thread; however it ends, the engine's iterator is
+# closed, which stops the generation and waits for it, so the model is idle before the next request takes it.
+
+
+async def _stream(request: Request, pieces: Iterator[str], reply: Reply) -> Response:
+    """The first piece is awaited before the response starts, so a full queue or a timeout still gets its status."""
+    try:
+        first = await anyio.to_thread.run_sync(next, pieces, None)
+    except BaseException:
+        await _close(pieces)
+        raise
+    return _EventStream(pieces, reply.events(first, _pulled(pieces, request)))
+
+
+async def _pulled(pieces: Iterator[str], request: Request) -> AsyncIterator[str]:
+    """The pieces until the last, or until the client has gone."""
+    try:
+        while not await request.is_disconnected():
+            piece = await anyio.to_thread.run_sync(next, pieces, None)
+            if piece is None:
                 return
-            remaining -= len(chunk)
+            yield piece
+    finally:
+        await _close(pieces)
 
-    def _served(self, body: dict) -> Served:
-        name = body.get("model")
-        if not isinstance(name, str):
-            raise ApiError(400, "'model' is required: one of " + ", ".join(self.pool.models), "model")
+
+async def _close(pieces: Iterator[str]) -> None:
+    """Closes the engine's iterator in a worker thread (it waits for at most one more token), shielded so a
+    cancelled request (client gone, server stopping) still frees the model."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(pieces.close)
+
+
+class _EventStream(StreamingResponse):
+    """Server-sent events that close the engine's iterator however the response ends: finished, cancelled by a
+    disconnect, failed on a send, or never started (Starlette leaves a body it did not finish to the garbage
+    collector, which would free the model whenever it got round to it)."""
+
+    def __init__(self, pieces: Iterator[str], events: AsyncIterator[str]):
+        super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        self._pieces = pieces
+
+    async def __call__(self, scope, receive, send) -> None:
         try:
-            return self.pool.get(name)
-        except KeyError:
-            raise ApiError(400, f"unknown model {name!r}; served here: {', '.join(self.pool.models)}",
-                           "model") from None
-
-    def _request(self, body: dict, served: Served, prompt_ids: list[int]) -> Request:
-        room = served.context_length - len(prompt_ids)
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        if max_tokens is None:
-            max_tokens = max(1, min(self.limits.default_max_tokens, room))
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
-            raise ApiError(400, f"max_tokens must be a positive integer (got {max_tokens!r})", "max_tokens")
-        if len(prompt_ids) + max_tokens > served.context_length:
-            raise ApiError(400, f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the "
-                                f"model's context of {served.context_length} tokens", "max_tokens")
-        temperature = body.get("temperature", 0.0)
-        top_p = body.get("top_p", 1.0)
-        if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-            raise ApiError(400, "temperature must be between 0 and 2", "temperature")
-        if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-            raise ApiError(400, "top_p must be in (0, 1]", "top_p")
-        if body.get("n", 1) != 1:
-            raise ApiError(400, "only n=1 is supported", "n")
-        stop = body.get("stop") or ()
-        stop = (stop,) if isinstance(stop, str) else tuple(stop)
-        if not all(isinstance(s, str) for s in stop):
-            raise ApiError(400, "stop must be a string or a list of strings", "stop")
-        return Request(prompt_ids, max_tokens, float(temperature), float(top_p), stop,
-                       time.monotonic() + self.limits.timeout_s)
-
-    # endpoints
-
-    def _chat(self, body: dict):
-        served = self._served(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in
-                ("system", "user", "assistant") for m in messages):
-            raise ApiError(400, "messages must be a non-empty list of {role: system|user|assistant, content: text}",
-                           "messages")
-        clean = [{"role": m["role"], "content": m["content"]} for m in messages]
-        request = self._request(body, served, generation_prompt_ids(served.tokenizer, clean))
-        self._respond(served, request, body, chat=True)
-
-    def _completion(self, body: dict):
-        served = self._served(body)
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1:
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
-            raise ApiError(400, "prompt must be a string (one prompt per request)", "prompt")
-        prompt_ids = served.tokenizer(prompt, add_special_tokens=True)["input_ids"]
-        self._respond(served, self._request(body, served, prompt_ids), body, chat=False)
-
-    def _respond(self, served: Served, request: Request, body: dict, chat: bool):
-        outcome = Outcome()
-        ident = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
-        created = int(time.time())
-        kind = "chat.completion" if chat else "text_completion"
-        pieces = self.engine.run(served, request, outcome)
-        if body.get("stream"):
-            return self._stream(pieces, outcome, ident, created, served.name, kind, chat, len(request.prompt_ids))
-        text = "".join(pieces)
-        if outcome.finish_reason == "timeout":
-            raise TimedOut(f"generation ran past the {self.limits.timeout_s:g} s request timeout")
-        choice = {"index": 0, "finish_reason": outcome.finish_reason}
-        choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text, "logprobs": None})
-        self._json(200, {"id": ident, "object": kind, "created": created, "model": served.name, "choices": [choice],
-                         "usage": _usage(len(request.prompt_ids), outcome.completion_tokens)})
-
-    def _stream(self, pieces, outcome: Outcome, ident, created, model, kind, chat, prompt_tokens):
-        first = next(pieces, None)  # errors before the first token (queue, timeout) still get a proper status
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-
-        def event(delta_text: str | None, finish: str | None, role: bool = False):
-            if chat:
-                delta = {"role": "assistant", "content": ""} if role else ({"content": delta_text} if delta_text else {})
-                choice = {"index": 0, "delta": delta, "finish_reason": finish}
-            else:
-                choice = {"index": 0, "text": delta_text or "", "finish_reason": finish, "logprobs": None}
-            chunk = {"id": ident, "object": f"{kind}.chunk" if chat else kind, "created": created, "model": model,
-                     "choices": [choice]}
-            if finish:
-                chunk["usage"] = _usage(prompt_tokens, outcome.completion_tokens)
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-
-        if chat:
-            event(None, None, role=True)
-        if first is not None:
-            event(first, None)
-        for piece in pieces:
-            event(piece, None)
-        event(None, "length" if outcome.finish_reason == "timeout" else outcome.finish_reason)
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
-
-    def _json(self, status: int, payload: dict):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status >= 400:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
+            await super().__call__(scope, receive, send)
+        finally:
+            await _close(self._pieces)
 
 
-def _usage(prompt: int, completion: int) -> dict:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+# Errors, in OpenAI's shape
 
 
-__all__ = ["ApiError", "Limits", "is_loopback", "make_server"]
+async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    return error_response(error.status, error.message, error.kind, error.param)
+
+
+async def _busy(request: Request, error: Busy) -> JSONResponse:
+    return error_response(429, str(error), "rate_limit_error", code="queue_full")
+
+
+async def _timed_out(request: Request, error: TimedOut) -> JSONResponse:
+    return error_response(504, str(error), "timeout", code="timeout")
+
+
+async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    message, param = describe_error(error.errors()[0])
+    return error_response(400, message, param=param)
+
+
+async def _http(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's own refusals, such as no route or no such method on it."""
+    if error.status_code == 404:
+        message = f"no route {request.method} {request.url.path}"
+    elif error.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(error.detail)
+    return error_response(error.status_code, message, headers=error.headers)
+
+
+async def _internal(request: Request, error: Exception) -> JSONResponse:
+    """A bug: the client gets a 500, uvicorn logs the traceback."""
+    return error_response(500, f"internal error: {type(error).__name__}", "server_error")
+
+
+ERROR_HANDLERS = {ApiError: _api_error, Busy: _busy, TimedOut: _timed_out, RequestValidationError: _invalid,
+                  HTTPException: _http, Exception: _internal}
+
+
+# Serving
+
+
+class Server:
+    """uvicorn serving the app on a socket bound when this is made, behind the standard library's server interface
+    (serve_forever, shutdown, server_close, server_address): port 0 picks a free port that is known at once, and an
+    address that cannot be bound is the user's one-line error before anything loads onto it."""
+
+    def __init__(self, app: FastAPI, host: str, port: int):
+        import uvicorn
+
+        self.app = app
+        self.socket = _listen(host, port)
+        self.server_address = self.socket.getsockname()[:2]
+        # log_config=None: uvicorn's own logging setup would replace honed's; its warnings and tracebacks still
+        # reach stderr. On Ctrl-C, answers in flight get 5 s to finish, then are cancelled (their generation stopped).
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        self._uvicorn = uvicorn.Server(config)
+        self._serving = threading.Lock()
+
+    @property
+    def service(self) -> Service:
+        return self.app.state.service
+
+    def serve_forever(self) -> None:
+        """Serves until shutdown(), or Ctrl-C in the main thread (uvicorn stops gracefully, then re-raises it)."""
+        with self._serving:
+            self._uvicorn.run(sockets=[self.socket])
+
+    def shutdown(self) -> None:
+        """Stops serve_forever (running in another thread) and waits until it has returned."""
+        self._uvicorn.should_exit = True
+        with self._serving:
+            pass
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return listener
+
+
+__all__ = ["ApiError", "Limits", "Server", "is_loopback", "make_app", "make_server"]

@@ -32,7 +32,7 @@ def mean_token_loss(model, tokenizer, texts: list[str]) -> float:
     """Teacher-forced loss per token over the texts, each alone with EOS: the same yardstick for every recipe."""
     import torch
 
-    from honed.train.loss import token_nll
+    from honed.models.loss import token_nll
 
     model.eval()
     total, count = 0.0, 0

@@ -12,10 +12,11 @@ from honed.train import fit, load_run
 from tiny import MEMORISE, write_jsonl
 
 
-def _run(tiny_model, tmp_path, method: str):
+def _run(tiny_model, tmp_path, method: str, precision: str = "auto"):
     data = write_jsonl(tmp_path / "train.jsonl", MEMORISE * 4)
     return fit({"model": str(tiny_model), "method": method, "data": {"train": str(data)},
-                "training": {"max_steps": 3, "batch_size": 2, "learning_rate": 5e-2}, "output": str(tmp_path / method)})
+                "training": {"max_steps": 3, "batch_size": 2, "learning_rate": 5e-2, "precision": precision},
+                "output": str(tmp_path / method)})
 
 
 def _logits(model, ids):
@@ -23,11 +24,13 @@ def _logits(model, ids):
         return model(input_ids=ids).logits
 
 
-@pytest.mark.parametrize("method", ["lora", "adalora", "ia3", "full"])
-def test_merged_model_loads_with_plain_transformers_and_gives_the_same_logits(tiny_model, tmp_path, method, capsys):
+@pytest.mark.parametrize("method, precision", [("lora", "auto"), ("adalora", "auto"), ("ia3", "auto"), ("full", "auto"),
+                                               ("lora", "bf16"), ("full", "bf16")])
+def test_merged_model_loads_with_plain_transformers_and_gives_the_same_logits(tiny_model, tmp_path, method,
+                                                                             precision, capsys):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    run_dir = _run(tiny_model, tmp_path, method).run_dir
+    run_dir = _run(tiny_model, tmp_path, method, precision).run_dir
     out = tmp_path / "merged"
     assert main(["export", str(run_dir), "--merge", str(out)]) == 0
     merged = AutoModelForCausalLM.from_pretrained(str(out)).eval()

@@ -32,8 +32,10 @@ def _losses(run: Path) -> list[float]:
     [
         (["--batch-size", "4", "--set", "training.packing=false"], ["--batch-size", "2", "--set", "training.packing=false"]),
         (["--grad-accum", "2", "--set", "training.batch_tokens=60"], ["--set", "training.batch_tokens=60"]),
+        (["--grad-accum", "2", "--set", "training.batch_tokens=60", "--precision", "bf16"],
+         ["--set", "training.batch_tokens=60", "--precision", "bf16"]),
     ],
-    ids=["padded", "packed"],
+    ids=["padded", "packed", "packed-bf16"],
 )
 def test_two_processes_match_one_with_the_same_global_batch(tiny_model, tmp_path, single, per_process):
     data = write_jsonl(tmp_path / "train.jsonl", ROWS)
@@ -44,7 +46,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_model, tmp_path
     assert two.returncode == 0, two.stderr
     expected, got = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(got) == len(expected) == 4  # one process logged, not two
-    assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) < 1e-4
+    tolerance = 1e-2 if "bf16" in single else 1e-4  # bf16: two half-size batches round differently from one
+    assert max(abs(a - b) for a, b in zip(expected, got, strict=True)) < tolerance
     assert two.stdout.strip().splitlines() == [str(tmp_path / "two")]  # rank 1 says nothing
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     summary = json.loads((tmp_path / "two" / "summary.json").read_text())

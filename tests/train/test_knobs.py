@@ -9,7 +9,6 @@ import pytest
 
 from honed.config import validate
 from honed.train import fit
-from honed.train.precision import choose_precision
 from honed.train.trainer import optimizer_steps
 from tiny import write_jsonl
 
@@ -48,12 +47,6 @@ def test_planned_steps_are_the_steps_the_trainer_runs(packing, tiny_model, tmp_p
     }).summary
     total_step = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())["total_step"]
     assert summary["steps"] == total_step
-
-
-def test_auto_precision_is_fp32_on_cpu_and_half_precision_is_timed():
-    assert choose_precision("auto", device="cpu").name == "fp32"
-    explicit = choose_precision("bf16", device="cpu")
-    assert explicit.name == "bf16" and "measured" in explicit.reason and explicit.trainer_flags["use_cpu"]
 
 
 def test_generation_metrics_during_training_and_early_stopping(tiny_model, tmp_path):

@@ -11,7 +11,7 @@ from honed.data import IGNORE_INDEX
 from honed.models import load_model
 from honed.train import fit
 from honed.train.batching import PackedLinesCollator, TokenBudgetBatchSampler, best_fit_decreasing, packing_is_exact
-from honed.train.loss import token_nll
+from honed.models.loss import token_nll
 from tiny import write_jsonl
 
 ROWS = [[5, 9, 14, 22, 31, 40, 41], [7, 8, 9], [50, 60, 70, 80, 90]]

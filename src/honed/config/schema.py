@@ -92,7 +92,13 @@ class TrainingConfig(Section):
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about a third more time."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """'auto' picks what the hardware runs fast: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
+    """'auto' picks what the hardware runs fast, measured once per machine: bf16 where its matmul runs at least 1.5x
+    fp32 (GPUs with bf16; CPUs with AMX or AVX512-BF16 where timing says so), fp16 with loss scaling on GPUs without
+    bf16, else fp32. In half precision, frozen weights are held in it; trainable weights and AdamW stay fp32."""
+    logits: Literal["labelled", "all"] = "labelled"
+    """Where the LM head runs in training and validation: 'labelled' computes logits only at positions that carry a
+    label, with a chunked cross-entropy (same loss, less time and memory; checked on the model, else 'all'); 'all'
+    is the plain path over every position."""
     eval_steps: int | None = Field(None, ge=1)
     """Compute validation loss every this many steps (needs validation data)."""
     early_stopping_metric: str | None = None

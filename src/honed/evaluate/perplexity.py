@@ -6,7 +6,7 @@ import math
 
 from honed.data import IGNORE_INDEX
 from honed.data.encoding import encode_row
-from honed.train.loss import token_nll
+from honed.models.loss import token_nll
 
 
 def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[tuple[float, int]]:

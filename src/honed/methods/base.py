@@ -46,3 +46,6 @@ class Method:
     starts_as_base: bool = True  # before any step the wrapped model computes exactly what the base model does
     callbacks: Callable[[Any], list] = field(default=lambda model: [])
     lr_reason: str = ""
+    trains_base_weights: bool = False  # every weight trains: held in fp32 as master weights, even in bf16 runs
+    prepended_positions: Callable[[Any], int] = field(default=lambda model: 0)  # virtual tokens before the input
+    training_penalty: Callable[[Any], Any] | None = None  # added to the training loss (AdaLoRA's regulariser)

@@ -87,8 +87,9 @@ def plan_batches(training, method, lengths: list[int], model) -> BatchPlan:
 def packing_is_exact(model) -> bool:
     """Run two short rows packed and alone on the real model; packing is used only if the logits agree.
 
-    Agreement is up to float noise (about 1e-4 on logits of magnitude 30 for SmolLM2); a model that lets rows see
-    each other differs by whole units.
+    Agreement is up to float noise (about 1e-4 on logits of magnitude 30 for SmolLM2 in fp32, a few bf16 steps of
+    0.125-0.25 at that magnitude in half precision); a model that lets rows see each other differs by whole units
+    (16 on SmolLM2).
     """
     import torch
 
@@ -108,7 +109,10 @@ def packing_is_exact(model) -> bool:
         return False
     finally:
         model.train(was_training)
-    return bool(torch.allclose(packed, torch.cat(alone), rtol=1e-4, atol=1e-3))
+    alone = torch.cat(alone)
+    if packed.dtype == torch.float32:
+        return bool(torch.allclose(packed, alone, rtol=1e-4, atol=1e-3))
+    return bool((packed.float() - alone.float()).abs().max() <= 0.03 * alone.float().abs().max())
 
 
 class PackedLinesCollator:

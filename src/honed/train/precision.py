@@ -1,30 +1,49 @@
 """Pick the training precision from what the hardware runs fast, measured rather than assumed.
 
-CPU support for bf16/fp16 varies wildly between machines of the same family (on one 2-core CPU here bf16
-matmul was ~400x slower than fp32; on another with AVX512-BF16 it was faster, while fp16 was ~50x slower),
-so an explicit half-precision request on CPU is timed once and the user is told what it costs.
+`auto` trains in bf16 where it is measured faster than fp32 (CPUs with AMX or AVX512-BF16 where timing says so,
+GPUs that support it), fp16 with loss scaling on GPUs without bf16, fp32 elsewhere. In half precision the frozen
+weights are held in that dtype (no cast per step, half the memory) while trainable parameters and the optimizer
+state stay fp32 master weights.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 log = logging.getLogger("honed")
 
-_SLOW_RATIO = 1.5
+_FAST_ENOUGH = 1.5  # bf16 is chosen when its matmul runs at least this many times fp32's
+_SLOW = 1 / 1.5  # an explicit half precision running below this share of fp32's speed is warned about
 
 
 @dataclass(frozen=True)
 class Precision:
-    name: str  # fp32 | bf16 | fp16
+    name: str  # fp32 | bf16 | fp16: the dtype matmuls run in
     device: str  # cuda | cpu | mps
     reason: str
+    gflops: dict[str, float] = field(default_factory=dict)  # measured matmul throughput per dtype (CPU)
 
     @property
-    def trainer_flags(self) -> dict:
-        return {"bf16": self.name == "bf16", "fp16": self.name == "fp16", "use_cpu": self.device == "cpu"}
+    def half(self) -> bool:
+        return self.name != "fp32"
+
+    @property
+    def dtype(self):
+        import torch
+
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
+
+    @property
+    def peak_gflops(self) -> float | None:
+        """The measured matmul peak of the precision in use, the denominator of model FLOP utilisation."""
+        return self.gflops.get(self.name)
+
+    def record(self) -> dict:
+        """What summary.json says about the choice."""
+        return {"precision": self.name, "device": self.device, "precision_reason": self.reason,
+                **({"matmul_gflops": self.gflops} if self.gflops else {})}
 
 
 def detect_device() -> str:
@@ -37,19 +56,33 @@ def detect_device() -> str:
     return "cpu"
 
 
-def choose_precision(requested: str, device: str | None = None) -> Precision:
+def choose_precision(requested: str, device: str | None = None, threads: int = 1,
+                     measure: Callable[[str, int], float] | None = None) -> Precision:
+    """`measure(dtype, size)` -> seconds per matmul replaces the timing, so a test can play any CPU."""
     device = device or detect_device()
     if device == "cuda":
         return _cuda_precision(requested)
-    if requested in ("auto", "fp32"):
-        return Precision("fp32", device, "CPU/MPS: fp32 is the safe fast path" if requested == "auto" else "asked")
-    ratio = half_precision_slowdown(requested)
-    if ratio > _SLOW_RATIO:
-        log.warning(
-            "precision %s on this CPU: its matmul measured %.0fx slower than fp32, so training will be slower, "
-            "not faster; use precision: auto (fp32) unless you need %s numerics", requested, ratio, requested,
-        )
-    return Precision(requested, device, f"asked; {requested} matmul measured {ratio:.2f}x the time of fp32 here")
+    if device == "mps":
+        return Precision("fp32" if requested == "auto" else requested, device, "MPS: fp32 unless asked")
+    from honed.train.hardware import cpu_name, matmul_gflops
+
+    gflops = matmul_gflops(threads, measure=measure)
+    speedup = gflops["bf16"] / gflops["fp32"]
+    where = f"{cpu_name()}, {threads} thread{'s' * (threads > 1)}"
+    if requested == "auto":
+        name = "bf16" if speedup >= _FAST_ENOUGH else "fp32"
+        verdict = "faster" if name == "bf16" else f"not {_FAST_ENOUGH}x faster"
+        reason = f"auto: bf16 matmul measured {speedup:.2f}x fp32 on this CPU ({where}), {verdict}"
+        return Precision(name, device, reason, gflops)
+    if requested != "fp32":
+        ratio = gflops[requested] / gflops["fp32"]
+        if ratio < _SLOW:
+            log.warning(
+                "precision %s on this CPU: its matmul measured %.0fx slower than fp32, so training will be slower, "
+                "not faster; use precision: auto unless you need %s numerics", requested, 1 / ratio, requested,
+            )
+        return Precision(requested, device, f"asked; {requested} matmul measured {ratio:.2f}x fp32 ({where})", gflops)
+    return Precision("fp32", device, f"asked (bf16 matmul measured {speedup:.2f}x fp32 on {where})", gflops)
 
 
 def _cuda_precision(requested: str) -> Precision:
@@ -58,29 +91,29 @@ def _cuda_precision(requested: str) -> Precision:
     bf16_ok = torch.cuda.is_bf16_supported()
     if requested == "auto":
         name = "bf16" if bf16_ok else "fp16"
-        return Precision(name, "cuda", "GPU supports bf16" if bf16_ok else "GPU lacks bf16; fp16 with loss scaling")
+        return Precision(name, "cuda", "auto: GPU supports bf16" if bf16_ok else "auto: GPU lacks bf16; fp16 with "
+                         "loss scaling")
     if requested == "bf16" and not bf16_ok:
         log.warning("precision bf16: this GPU does not support it; using fp16 with loss scaling instead")
         return Precision("fp16", "cuda", "bf16 asked but unsupported")
     return Precision(requested, "cuda", "asked")
 
 
-def half_precision_slowdown(name: str, size: int = 256, seconds: float = 0.1) -> float:
-    """Time of a square matmul in `name` over fp32 on the CPU (about 0.2 s to measure)."""
+def agree_across_processes(precision: Precision) -> Precision:
+    """Every process trains in rank 0's precision: two ranks timing matmuls at once could otherwise disagree."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return precision
     import torch
+    import torch.distributed as dist
+    from accelerate import PartialState
 
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
-    fp32 = _matmul_time(torch.float32, size, seconds)
-    return _matmul_time(dtype, size, seconds) / fp32
-
-
-def _matmul_time(dtype, size: int, seconds: float) -> float:
-    import torch
-
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    a @ b
-    start, count = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return (time.perf_counter() - start) / count
+    PartialState()  # joins the process group the Trainer will use
+    names = ("fp32", "bf16", "fp16")
+    chosen = torch.tensor([names.index(precision.name)])
+    dist.broadcast(chosen, src=0)
+    name = names[int(chosen)]
+    if name == precision.name:
+        return precision
+    return Precision(name, precision.device, f"rank 0's choice ({precision.reason} here)", precision.gflops)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +15,9 @@ from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.train import rundir
 from honed.train.batching import plan_batches
 from honed.train.guards import Interrupted
-from honed.train.precision import choose_precision
-from honed.train.trainer import build_trainer, check_optional_packages, optimizer_steps
+from honed.train.hardware import keep_freed_memory, peak_memory_mb, set_threads
+from honed.train.precision import agree_across_processes, choose_precision
+from honed.train.trainer import build_trainer, check_optional_packages, optimizer_steps, plan_loss
 from honed.version import __version__
 
 log = logging.getLogger("honed")
@@ -55,24 +54,27 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     if ensure_chat_template(tokenizer):
         log.warning("model has no chat template; using honed's plain role-tagged template (saved with the run)")
     data = prepare_data(config.data, tokenizer, config.training.seed)
-    precision = choose_precision(config.training.precision)
     threads = set_threads(config.training.threads)
+    precision = agree_across_processes(choose_precision(config.training.precision, threads=threads))
     if precision.device == "cpu":
         keep_freed_memory()
     learning_rate = config.training.learning_rate or method.default_learning_rate
 
-    model = load_model(config.model, trust_remote_code=config.trust_remote_code)
+    model = load_model(config.model, dtype=weight_dtype(precision, method),
+                       trust_remote_code=config.trust_remote_code)
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
     lengths = [len(ids) for ids in data.train["input_ids"]]
     plan = plan_batches(config.training, method, lengths, model)
     steps = optimizer_steps(plan.batches_per_epoch(lengths, config.training.batch_size, config.training.seed),
                             config.training, world_size())
     model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
+    keep_trainable_in_fp32(model)
     params = count_parameters(model)
+    loss_plan = plan_loss(model, method, config.training)
     log.info(
-        "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s); %s; %d threads",
+        "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s); %s; %s; %d threads",
         method.name, f"{params['trainable']:,}", f"{params['total']:,}", params["trainable_pct"],
-        learning_rate, steps, precision.name, precision.reason, plan.reason, threads,
+        learning_rate, steps, precision.name, precision.reason, plan.reason, loss_plan.reason, threads,
     )
 
     if main and config.training.resume:
@@ -83,7 +85,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     if main:
         rundir.write_config(run_dir, config)
     trainer = build_trainer(
-        model, tokenizer, data, config, precision, run_dir, learning_rate, plan,
+        model, tokenizer, data, config, precision, run_dir, learning_rate, plan, loss_plan,
         [*method.callbacks(model), *(callbacks or [])],
     )
     # Validation loss before and after: the first, cheapest evidence that training helped.
@@ -110,7 +112,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss"),
               "resumed_from": str(resume_from) if resume_from else None}
     batching = {"packing": plan.packing, "batch_tokens": plan.batch_tokens, "padding_share": trainer.tally.padding_share,
-                "threads": threads}
+                "threads": threads, "loss": loss_plan.reason}
     summary = _summary(config, method, params, data, precision, trainer, result, losses, wall, learning_rate)
     summary.update(real_tokens=trainer.tally.real, tokens_per_s=round(trainer.tally.real / max(wall, 1e-9), 1),
                    batching=batching)
@@ -171,16 +173,6 @@ def count_parameters(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(total, 1)}
 
 
-def peak_memory_mb() -> dict:
-    import torch
-
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = {"peak_rss_mb": round(rss_kb / (1024 if sys.platform != "darwin" else 1024 * 1024), 1)}
-    if torch.cuda.is_available():
-        peak["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return peak
-
-
 def _summary(config, method, params, data, precision, trainer, result, val_losses, wall, learning_rate) -> dict:
     import peft
     import torch
@@ -194,8 +186,7 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
         "model_path": resolve_model_path(config.model),
         "parameters": params,
         "learning_rate": learning_rate,
-        "precision": precision.name,
-        "device": precision.device,
+        **precision.record(),
         "steps": trainer.state.global_step,
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
         "epochs": round(trainer.state.epoch or 0, 4),
@@ -212,40 +203,22 @@ def _summary(config, method, params, data, precision, trainer, result, val_losse
     }
 
 
-def keep_freed_memory() -> None:
-    """Ask glibc to keep large freed blocks instead of returning them to the OS: every CPU training step frees and
-    re-allocates the same activation buffers, and page-faulting them back in showed up as system time."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD at glibc's maximum: big blocks come from the reusable heap
-    libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: do not trim the heap back after each step
-
-
-def set_threads(requested: int | None) -> int:
-    """Torch threads: what the user asked, else one per physical core (hyper-threads only make OpenMP fight)."""
+def weight_dtype(precision, method):
+    """Frozen weights are held in the compute dtype (no cast per step, half the memory); a technique that trains
+    every weight keeps them in fp32 as master weights, and autocast computes in half precision."""
     import torch
 
-    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    threads = requested or max(1, physical_cores() // local_processes)
-    torch.set_num_threads(threads)
-    return threads
+    return precision.dtype if precision.half and not method.trains_base_weights else torch.float32
 
 
-def physical_cores() -> int:
-    try:
-        import psutil
+def keep_trainable_in_fp32(model) -> None:
+    """Trainable parameters (and so the optimizer state) stay fp32 whatever dtype the frozen base is held in:
+    updates of lr x grad vanish below bf16's 8 bits of mantissa."""
+    import torch
 
-        cores = psutil.cpu_count(logical=False)
-    except ImportError:
-        cores = None
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores or available, available))
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
 
 
 def _base_config(model):

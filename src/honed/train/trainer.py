@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
@@ -98,8 +100,41 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
         remove_unused_columns=False,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         disable_tqdm=True,
-        **precision.trainer_flags,
+        **precision_arguments(precision, t),
     )
+
+
+def honed_autocasts(precision: Precision, training: TrainingConfig) -> bool:
+    """bf16 autocast is honed's own, except under FSDP and DeepSpeed, whose mixed-precision settings read the
+    Trainer's bf16 flag."""
+    return precision.name == "bf16" and not training.fsdp and training.deepspeed is None
+
+
+def precision_arguments(precision: Precision, training: TrainingConfig) -> dict:
+    """fp16 keeps the Trainer's path (its GradScaler does the loss scaling fp16 needs)."""
+    return {"bf16": precision.name == "bf16" and not honed_autocasts(precision, training),
+            "fp16": precision.name == "fp16", "use_cpu": precision.device == "cpu"}
+
+
+@dataclass(frozen=True)
+class LossPlan:
+    labelled_only: bool  # logits at labelled positions only, chunked cross-entropy (models/loss.py)
+    prepended: int  # virtual-token positions before the input (prompt tuning)
+    extra: Callable | None  # a technique's training-only penalty
+    reason: str
+
+
+def plan_loss(model, method, training: TrainingConfig) -> LossPlan:
+    """Logits only where labels are, when the model is checked to honour a boolean logits_to_keep."""
+    from honed.models.loss import selects_logits
+
+    prepended = method.prepended_positions(model)
+    if training.logits == "all":
+        return LossPlan(False, prepended, None, "loss over logits at every position (training.logits: all)")
+    if selects_logits(model, prepended):
+        return LossPlan(True, prepended, method.training_penalty, "loss on labelled positions only (chunked)")
+    log.warning("this model ignores a boolean logits_to_keep; computing logits at every position")
+    return LossPlan(False, prepended, None, "loss over logits at every position")
 
 
 def _trainer_class():
@@ -107,7 +142,7 @@ def _trainer_class():
 
     from honed.data import IGNORE_INDEX
     from honed.train.batching import PackedLinesCollator
-    from honed.train.loss import token_nll
+    from honed.models.loss import labelled_nll, token_nll
 
     class HonedTrainer(Trainer):
         """Evaluation loss is the plain next-token loss for every technique (AdaLoRA's `.loss` carries its
@@ -121,6 +156,8 @@ def _trainer_class():
         keep_checkpoints = 2
         guard = None
         signals = None
+        loss_plan = None  # LossPlan: labelled positions only, or the plain path
+        autocast_dtype = None  # set when honed, not accelerate, runs half-precision autocast
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.tally.add(inputs)
@@ -195,13 +232,47 @@ def _trainer_class():
             output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
                                              metric_key_prefix)
             if self.generation_eval is not None:
-                for name, value in self.generation_eval(self.model).items():
+                with self.autocast_smart_context_manager():
+                    scores = self.generation_eval(self.model)
+                for name, value in scores.items():
                     output.metrics[f"{metric_key_prefix}_{name}"] = value
             return output
 
+        def autocast_smart_context_manager(self, cache_enabled: bool | None = True):
+            """bf16 autocast by honed rather than accelerate, whose wrapper upcasts every output (all the logits)
+            to fp32."""
+            if self.autocast_dtype is None:
+                return super().autocast_smart_context_manager(cache_enabled)
+            import torch
+
+            return torch.autocast(self.args.device.type, dtype=self.autocast_dtype, cache_enabled=cache_enabled)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if model.training:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.loss_plan is None or not self.loss_plan.labelled_only:
+                if model.training:
+                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                return self._plain_eval_loss(model, inputs, return_outputs)
+            labels = inputs["labels"]
+            features = {k: v for k, v in inputs.items() if k != "labels"}
+            nll, count, outputs = labelled_nll(model, features, labels, self.loss_plan.prepended)
+            if not model.training:
+                loss = nll / max(count, 1)
+            else:
+                loss = self._training_loss(model, nll, count, num_items_in_batch)
+            return (loss, outputs) if return_outputs else loss
+
+        def _training_loss(self, model, nll, count, num_items_in_batch):
+            """Normalised as the Trainer normalises a model's own loss: over the tokens of the whole accumulated
+            (and, with average_tokens_across_devices, gathered) batch when it counted them, else per micro-batch."""
+            denominator = num_items_in_batch if num_items_in_batch is not None else max(count, 1)
+            loss = nll / denominator
+            if self.loss_plan.extra is not None:
+                loss = loss + self.loss_plan.extra(model)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes
+            return loss
+
+        def _plain_eval_loss(self, model, inputs, return_outputs):
             labels = inputs["labels"]
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
             nll, count = token_nll(outputs.logits, labels)
@@ -218,7 +289,7 @@ def _attention_scale(model) -> int:
 
 
 def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, plan,
-                  extra_callbacks):
+                  loss_plan: LossPlan, extra_callbacks):
     from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     from honed.data import IGNORE_INDEX
@@ -240,6 +311,8 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
     )
     trainer.remove_callback(PrinterCallback)
     trainer.batch_plan, trainer.tally = plan, tally
+    trainer.loss_plan = loss_plan
+    trainer.autocast_dtype = precision.dtype if honed_autocasts(precision, config.training) else None
     trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite), signals
     trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
     if config.eval.during_training and data.validation_rows is not None:

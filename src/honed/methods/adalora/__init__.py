@@ -97,6 +97,23 @@ def _callbacks(model) -> list:
     return [RankAllocator()]
 
 
+def orthogonality_penalty(model):
+    """AdaLoRA's regulariser, as peft's AdaLoraModel.forward adds it to a loss the model computes itself; honed
+    computes the loss outside the model (logits at labelled positions only), so it adds the same term here. A test
+    holds it equal to peft's own."""
+    import torch
+
+    adapter = model.base_model.trainable_adapter_name
+    weight = model.peft_config[adapter].orth_reg_weight
+    penalties = [
+        torch.norm((p @ p.T if "lora_A" in name else p.T @ p) - torch.eye(p.shape[0 if "lora_A" in name else 1],
+                                                                        device=p.device, dtype=p.dtype), p="fro")
+        for name, p in model.base_model.model.named_parameters()
+        if ("lora_A" in name or "lora_B" in name) and adapter in name
+    ]
+    return weight * torch.stack(penalties).mean() if penalties else 0.0
+
+
 METHOD = register(
     Method(
         name="adalora",
@@ -110,5 +127,6 @@ METHOD = register(
         save=save_peft,
         load=load_peft,
         callbacks=_callbacks,
+        training_penalty=orthogonality_penalty,
     )
 )

@@ -42,6 +42,7 @@ METHOD = register(
         artifact_dir="model",
         uses_peft=False,
         standalone=True,
+        trains_base_weights=True,
         can_merge=False,
     )
 )

@@ -53,6 +53,10 @@ def _with_text_init(model, peft_config, tokenizer, config: PromptConfig):
     return wrapped
 
 
+def _virtual_tokens(model) -> int:
+    return model.peft_config[model.active_adapter].num_virtual_tokens
+
+
 METHOD = register(
     Method(
         name="prompt",
@@ -66,5 +70,6 @@ METHOD = register(
         can_merge=False,
         can_pack=False,
         starts_as_base=False,
+        prepended_positions=_virtual_tokens,
     )
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -240,12 +241,19 @@ def _trainer_class():
 
         def autocast_smart_context_manager(self, cache_enabled: bool | None = True):
             """bf16 autocast by honed rather than accelerate, whose wrapper upcasts every output (all the logits)
-            to fp32."""
+            to fp32. peft would cast each adapted layer's bf16 input to its fp32 adapter weights (a copy per layer,
+            which autocast then casts back for the matmul); under autocast that cast is switched off."""
             if self.autocast_dtype is None:
                 return super().autocast_smart_context_manager(cache_enabled)
+            import contextlib
+
             import torch
 
-            return torch.autocast(self.args.device.type, dtype=self.autocast_dtype, cache_enabled=cache_enabled)
+            stack = contextlib.ExitStack()
+            stack.enter_context(torch.autocast(self.args.device.type, dtype=self.autocast_dtype,
+                                               cache_enabled=cache_enabled))
+            stack.enter_context(_adapter_inputs_uncast(self.model))
+            return stack
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.loss_plan is None or not self.loss_plan.labelled_only:
@@ -280,6 +288,20 @@ def _trainer_class():
             return (loss, outputs) if return_outputs else loss
 
     return HonedTrainer
+
+
+@contextlib.contextmanager
+def _adapter_inputs_uncast(model):
+    """peft's LoRA-family layers without their input cast (peft.helpers.disable_input_dtype_casting does this too,
+    but raises on layers that lack the switch, such as IA3's)."""
+    layers = [m for m in model.modules() if getattr(m, "cast_input_dtype_enabled", False)]
+    for layer in layers:
+        layer.cast_input_dtype_enabled = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.cast_input_dtype_enabled = True
 
 
 def _attention_scale(model) -> int:

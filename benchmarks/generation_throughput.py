@@ -27,7 +27,7 @@ def main() -> None:
 
     from honed.config import DataConfig, GenerationConfig
     from honed.data import load_rows, prompt_ids, split_prompt_reference
-    from honed.evaluate.subjects import load_subject
+    from honed.evaluation.subjects import load_subject
     from honed.generation import generate
 
     subject = load_subject(args.run or args.model)

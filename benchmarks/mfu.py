@@ -44,9 +44,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
 
-    import honed.train
+    import honed.training
     from honed.models import load_tokenizer
-    from honed.train.runner import set_threads
+    from honed.training.runner import set_threads
 
     threads = set_threads(None)
     rates = matmul_peak_gflops([int(s) for s in args.sizes.split(",")])
@@ -58,7 +58,7 @@ def main() -> None:
     texts = long_tailed_texts(tokenizer, args.rows)
     folder = Path(tempfile.mkdtemp(prefix="honed-mfu-"))
     (folder / "texts.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    trained = honed.train.fit({
+    trained = honed.training.fit({
         "method": "full", "data": {"train": str(folder / "texts.jsonl")}, "output": str(folder / "run"),
         "training": {"epochs": 1, "batch_size": args.batch_size, "logging_steps": 1, "warmup": 0},
     })

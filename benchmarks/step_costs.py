@@ -47,7 +47,7 @@ def main() -> None:
 
     import torch
 
-    from honed.train.hardware import cpu_name, set_threads
+    from honed.training.hardware import cpu_name, set_threads
 
     threads = set_threads(None)
     batch, real, labelled = _batch(args.model, args.tokens)
@@ -71,7 +71,7 @@ def _batch(model_name: str, tokens: int):
     from honed.config import validate
     from honed.data import IGNORE_INDEX, ensure_chat_template, prepare_data
     from honed.models import load_tokenizer
-    from honed.train.batching import PackedLinesCollator
+    from honed.training.batching import PackedLinesCollator
 
     tokenizer = load_tokenizer(model_name)
     ensure_chat_template(tokenizer)
@@ -93,7 +93,7 @@ def _setup(args, name: str):
     import torch
 
     from honed.models import load_model
-    from honed.train.runner import keep_trainable_in_fp32
+    from honed.training.runner import keep_trainable_in_fp32
 
     weights, autocast, logits, attention = VARIANTS[name]
     dtype = torch.bfloat16 if weights == "bf16" and args.method == "lora" else torch.float32

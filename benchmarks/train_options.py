@@ -61,9 +61,9 @@ def main() -> None:
 
 
 def _run(variant: str, method: str, data: str) -> dict:
-    import honed.train
+    import honed.training
 
-    trained = honed.train.fit({
+    trained = honed.training.fit({
         "method": method, "data": {"train": data}, "output": tempfile.mkdtemp(prefix="honed-opt-") + "/run",
         "training": {"epochs": 1, "batch_size": 8, "logging_steps": 1000, **VARIANTS[variant]},
     })

@@ -76,7 +76,7 @@ def main() -> None:
 
 
 def run_all(args) -> list[dict]:
-    from honed.train.hardware import cpu_name, physical_cores
+    from honed.training.hardware import cpu_name, physical_cores
 
     args.model = model_path(args.model)
     data_file, description = write_data(args)
@@ -185,13 +185,13 @@ def _texts(path: str) -> list[str]:
 
 
 def _honed(args) -> dict:
-    import honed.train
+    import honed.training
 
     method = {"name": "lora", **LORA[args.lora]} if args.method == "lora" else "full"
     training = {"batch_size": args.batch_size, "learning_rate": args.lr, "logging_steps": 1000, "warmup": 0,
                 "scheduler": "linear", **({"max_steps": args.steps} if args.steps else {"epochs": 1})}
     run_dir = tempfile.mkdtemp(prefix="honed-bench-run-") + "/run"
-    trained = honed.train.fit({"model": args.model, "method": method, "output": run_dir, "training": training,
+    trained = honed.training.fit({"model": args.model, "method": method, "output": run_dir, "training": training,
                                "data": {"train": args.data_file, "max_length": 1024}})
     summary = trained.summary
     return {"tokens_per_s": summary["real_tokens"] / summary["wall_time_s"], "train_s": summary["wall_time_s"],
@@ -204,7 +204,7 @@ def honed_run_loss(run_dir: Path, data: Path, kind: str) -> float:
 
     from honed.data import prepare_data
     from honed.models.loss import token_nll
-    from honed.train import load_run
+    from honed.training import load_run
 
     run = load_run(run_dir)
     if kind != "support":

@@ -66,7 +66,7 @@ def main() -> int:
 
 def _reloads(run: Path) -> bool:
     code = (
-        "import sys, torch; from honed.train import load_run; r = load_run(sys.argv[1]); "
+        "import sys, torch; from honed.training import load_run; r = load_run(sys.argv[1]); "
         "ids = r.tokenizer('Hello', return_tensors='pt')['input_ids']; "
         "assert torch.isfinite(r.model(input_ids=ids).logits).all()"
     )

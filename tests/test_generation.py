@@ -93,6 +93,6 @@ def test_generation_sits_below_evaluate_serve_and_train():
     import sys
 
     code = ("import sys, honed.generation; print(sorted(m for m in sys.modules "
-            "if m.startswith(('honed.train', 'honed.evaluate', 'honed.serve', 'honed.compare'))))")
+            "if m.startswith(('honed.training', 'honed.evaluation', 'honed.serve', 'honed.compare'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

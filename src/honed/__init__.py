@@ -2,21 +2,52 @@
 
     import honed
     run_dir = honed.train("examples/support.yaml")      # or a dict, or a honed.config.RunConfig
+    result = honed.evaluate(run_dir, data="test.jsonl", baseline="base")
+
+`train` and `evaluate` are plain functions; the code behind them lives in `honed.training` and `honed.evaluation`
+(packages named apart from the functions, so importing them never rebinds `honed.train`). Their heavy imports
+(torch, transformers) wait until a function is called, so `import honed` and `honed --help` stay instant.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from honed.version import __version__
+
+if TYPE_CHECKING:
+    from honed.config import EvalConfig, RunConfig
+    from honed.evaluation import EvalResult
 
 __all__ = ["__version__", "evaluate", "load_config", "train"]
 
 
-def __getattr__(name: str):
-    # Heavy imports (torch, transformers) wait until the API is used, so `honed --help` stays instant.
-    if name in ("train", "evaluate"):
-        import importlib
+def train(config: RunConfig | dict | str | Path) -> Path:
+    """Fine-tune as the config (a YAML path, a dict or a RunConfig) says and return the run directory."""
+    from honed.training import fit
 
-        return importlib.import_module(f"honed.{name}")
-    if name == "load_config":
-        from honed.config import load_config
+    return fit(config).run_dir
 
-        return load_config
-    raise AttributeError(name)
+
+def evaluate(
+    target: str | Path,
+    data: str | Path | None = None,
+    baseline: str | Path | None = None,
+    settings: EvalConfig | None = None,
+    output: str | Path | None = None,
+) -> EvalResult:
+    """Score a run directory (or a base model) on test data, optionally against a baseline ('base' or another run);
+    writes eval.json, predictions.jsonl and report.md."""
+    from honed.evaluation import evaluate as evaluate_target
+
+    return evaluate_target(target, data, baseline, settings, output)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+) -> RunConfig:
+    """A validated RunConfig from YAML (if any), flag values and `--set key=value` overrides."""
+    from honed.config import load_config as load
+
+    return load(path, overrides, values)

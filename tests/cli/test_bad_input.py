@@ -222,7 +222,7 @@ class Outcome:
 # outcome is identical to a real `python -m honed`.
 FORK_RUNNER = r"""
 import json, os, runpy, sys, traceback
-import datasets, honed.cli.main, honed.train.runner  # the slow imports, done once
+import datasets, honed.cli.main, honed.training.runner  # the slow imports, done once
 from transformers import AutoTokenizer
 AutoTokenizer.from_pretrained(sys.argv[1])  # loads transformers' lazy tokenizer modules too
 results = {}

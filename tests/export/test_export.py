@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from honed.cli.main import main
-from honed.train import fit, load_run
+from honed.training import fit, load_run
 from tiny import MEMORISE, write_jsonl
 
 

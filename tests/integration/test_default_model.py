@@ -30,7 +30,7 @@ def test_default_model_trains_two_steps_and_reloads(tmp_path):
     assert summary["parameters"]["total"] > 100_000_000
     assert summary["data"]["shape"] == "messages"
 
-    from honed.train import load_run
+    from honed.training import load_run
 
     run = load_run(out)
     assert run.tokenizer.chat_template and type(run.model).__name__ == "PeftModelForCausalLM"

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from honed.methods import get_method, method_names
 from honed.models import load_model
-from honed.train import fit, load_run
+from honed.training import fit, load_run
 
 # Learning rates that make 20 steps visibly move a tiny random model; the point is the mechanics, not quality.
 TEST_LR = {"full": 1e-3, "lora": 1e-2, "prefix": 3e-2, "prompt": 1e-1, "adalora": 1e-2, "adapter": 1e-2, "ia3": 5e-2}

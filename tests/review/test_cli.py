@@ -8,7 +8,7 @@ import json
 
 from honed.cli.main import main
 from honed.review import Store, load_answers
-from honed.train import fit
+from honed.training import fit
 from tiny import MEMORISE, write_jsonl
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from honed.serve import Limits, load_pool, make_server
-from honed.train import fit
+from honed.training import fit
 from tiny import write_jsonl
 
 QUESTION = [{"role": "user", "content": "Where is my order?"}]

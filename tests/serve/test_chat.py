@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from honed.train import fit
+from honed.training import fit
 from tiny import write_jsonl
 
 

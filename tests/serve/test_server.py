@@ -13,7 +13,7 @@ import pytest
 
 from honed.errors import UserError
 from honed.serve import Limits, load_pool, make_server
-from honed.train import fit
+from honed.training import fit
 from tiny import write_jsonl
 
 
@@ -75,7 +75,7 @@ def test_two_adapters_answer_differently_from_one_server(client, runs, tiny_mode
     from honed.config import GenerationConfig
     from honed.data.encoding import generation_prompt_ids
     from honed.generation import generate
-    from honed.train import load_run
+    from honed.training import load_run
 
     messages = [{"role": "user", "content": "Question 3?"}]
 

@@ -22,8 +22,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import honed
-    from honed.evaluate.settings import eval_settings
-    from honed.evaluate.report import examples_section, metrics_table, telling_examples
+    from honed.evaluation.settings import eval_settings
+    from honed.evaluation.report import examples_section, metrics_table, telling_examples
 
     settings = eval_settings(
         limit=args.limit, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,

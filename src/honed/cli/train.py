@@ -20,8 +20,8 @@ def run(args) -> int:
 
     import honed
     from honed.config import load_config
-    from honed.train.launch import launch, under_launcher, without_nproc
-    from honed.train.runner import is_main_process
+    from honed.training.launch import launch, under_launcher, without_nproc
+    from honed.training.runner import is_main_process
 
     config = load_config(args.config, args.overrides, run_flag_values(args))
     if args.nproc and args.nproc > 1 and not under_launcher():

@@ -35,9 +35,9 @@ def run_contestant(spec: dict) -> ContestantResult:
 
 
 def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str) -> dict:
-    from honed.evaluate import evaluate
+    from honed.evaluation import evaluate
     from honed.methods import get_method
-    from honed.train import fit
+    from honed.training import fit
 
     trained = fit(config)
     summary = trained.summary
@@ -68,7 +68,7 @@ def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str)
 def _evaluate_base(config: RunConfig, settings: EvalConfig, test_data: str) -> dict:
     """The untrained model, prompted exactly as the trained ones are (same tokenizer, template and data settings)."""
     from honed.data import ensure_chat_template
-    from honed.evaluate import evaluate_subject, load_base_subject
+    from honed.evaluation import evaluate_subject, load_base_subject
     from honed.models import load_tokenizer
 
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)

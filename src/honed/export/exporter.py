@@ -59,7 +59,7 @@ def _check_free(out: Path, overwrite: bool) -> None:
 
 
 def _merge(run_dir: Path, out: Path, technique: str) -> Exported:
-    from honed.train import load_run
+    from honed.training import load_run
 
     run = load_run(run_dir)
     merged = run.model.merge_and_unload()
@@ -72,7 +72,7 @@ def _merge(run_dir: Path, out: Path, technique: str) -> Exported:
 
 
 def _save_model(run_dir: Path, out: Path, note: str) -> Exported:
-    from honed.train import rundir
+    from honed.training import rundir
 
     def copy(tmp: Path) -> None:
         shutil.copytree(run_dir / "model", tmp, dirs_exist_ok=True)
@@ -84,7 +84,7 @@ def _save_model(run_dir: Path, out: Path, note: str) -> Exported:
 
 
 def _copy_adapter(run_dir: Path, method, out: Path, note: str) -> Exported:
-    from honed.train import rundir
+    from honed.training import rundir
 
     def copy(tmp: Path) -> None:
         shutil.copytree(run_dir / method.artifact_dir, tmp, dirs_exist_ok=True)
@@ -113,7 +113,7 @@ def _write(out: Path, fill) -> None:
 
 
 def _provenance(out: Path, run_dir: Path, technique: str, merged: bool, note: str) -> None:
-    from honed.train import read_config
+    from honed.training import read_config
 
     info = {"run": str(run_dir.resolve()), "technique": technique, "base_model": read_config(run_dir).model,
             "merged": merged, "note": note}
@@ -124,7 +124,7 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     """The tuned model as one GGUF file for llama.cpp (LoRA, AdaLoRA and IA3 merged first; full fine-tuning as
     is), with an Ollama Modelfile beside it. Everything that can be refused is refused before anything loads."""
     from honed.export import gguf, ollama
-    from honed.train import load_run, rundir
+    from honed.training import load_run, rundir
 
     run_dir, out = Path(run_dir), Path(output)
     config, method = _run(run_dir)
@@ -153,7 +153,7 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     from transformers import AutoTokenizer
 
     from honed.export import gguf, ollama
-    from honed.train import rundir
+    from honed.training import rundir
 
     run_dir, out = Path(run_dir), Path(output)
     config, method = _run(run_dir)
@@ -175,7 +175,7 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
 
 def _run(run_dir: Path):
     from honed.methods import get_method
-    from honed.train import is_run_dir, read_config
+    from honed.training import is_run_dir, read_config
 
     if not is_run_dir(run_dir):
         raise UserError(f"{run_dir}: not a honed run directory (no config.yaml and summary.json)")

@@ -41,7 +41,7 @@ def load_answers(side_a: str, side_b: str, data: str | None) -> tuple[str, str, 
 
 
 def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
-    from honed.train import is_run_dir
+    from honed.training import is_run_dir
 
     path = Path(side)
     if path.is_file():
@@ -56,7 +56,7 @@ def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
         return _read_predictions(existing)
     if data is None:
         raise UserError(f"review: {side} has no predictions yet; pass --data test.jsonl to generate them")
-    from honed.evaluate import evaluate
+    from honed.evaluation import evaluate
 
     log.info("generating %s's answers with honed eval%s", side, " (and its base model's)" if with_base else "")
     evaluate(str(path), data=data, baseline="base" if with_base else None)
@@ -107,7 +107,7 @@ def _label(side: str) -> str:
 
 
 def _base_name(run: str) -> str:
-    from honed.train import read_config
+    from honed.training import read_config
 
     return read_config(Path(run)).model
 

@@ -54,7 +54,7 @@ class ModelPool:
 
 
 def load_pool(run_dirs: list[str]) -> ModelPool:
-    from honed.train import is_run_dir, read_config
+    from honed.training import is_run_dir, read_config
 
     pool = ModelPool()
     groups: dict[tuple[str, str], list[Path]] = {}
@@ -97,7 +97,7 @@ def _has_base(pool: ModelPool, base_name: str) -> bool:
 
 
 def _standalone(path: Path) -> Served:
-    from honed.train import load_run
+    from honed.training import load_run
 
     run = load_run(path)
     return Served(path.name, run.model, run.tokenizer, context_length=_context(run.model))
@@ -145,7 +145,7 @@ def _add(pool: ModelPool, served: Served) -> None:
 
 def load_chat_model(reference: str) -> Served:
     """A run directory, or a base model by name or path, for `honed chat`."""
-    from honed.train import is_run_dir
+    from honed.training import is_run_dir
 
     if is_run_dir(reference):
         return _standalone(Path(reference))

@@ -9,8 +9,8 @@ from transformers import DataCollatorWithFlattening, TrainerCallback
 
 from honed.data import IGNORE_INDEX
 from honed.models import load_model
-from honed.train import fit
-from honed.train.batching import PackedLinesCollator, TokenBudgetBatchSampler, best_fit_decreasing, packing_is_exact
+from honed.training import fit
+from honed.training.batching import PackedLinesCollator, TokenBudgetBatchSampler, best_fit_decreasing, packing_is_exact
 from honed.models.loss import token_nll
 from tiny import write_jsonl
 

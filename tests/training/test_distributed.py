@@ -73,8 +73,8 @@ def test_the_chapters_deepspeed_file_is_accepted_and_a_missing_package_is_one_cl
 
 def test_sharding_settings_reach_the_trainer_arguments(tmp_path):
     from honed.config import validate
-    from honed.train.precision import choose_precision
-    from honed.train.trainer import deepspeed_config, fsdp_arguments, training_arguments
+    from honed.training.precision import choose_precision
+    from honed.training.trainer import deepspeed_config, fsdp_arguments, training_arguments
 
     zero3 = deepspeed_config(3)
     assert zero3["zero_optimization"]["stage"] == 3 and zero3["train_micro_batch_size_per_gpu"] == "auto"

@@ -64,7 +64,7 @@ def choose_precision(requested: str, device: str | None = None, threads: int = 1
         return _cuda_precision(requested)
     if device == "mps":
         return Precision("fp32" if requested == "auto" else requested, device, "MPS: fp32 unless asked")
-    from honed.train.hardware import cpu_name, matmul_gflops
+    from honed.training.hardware import cpu_name, matmul_gflops
 
     gflops = matmul_gflops(threads, measure=measure)
     speedup = gflops["bf16"] / gflops["fp32"]

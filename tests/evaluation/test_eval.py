@@ -10,10 +10,10 @@ import pytest
 
 from honed.data import prompt_ids
 from honed.data.encoding import IGNORE_INDEX, encode_row
-from honed.evaluate import evaluate
+from honed.evaluation import evaluate
 from honed.generation import left_pad
 from honed.methods import method_names
-from honed.train import fit
+from honed.training import fit
 from tiny import write_jsonl
 
 ROWS = [
@@ -126,7 +126,7 @@ def test_batched_cached_generation_equals_the_models_own_forward(method, tiny_mo
     after the first token), so honed generates for both through the base model with the learned part supplied."""
     from honed.config import GenerationConfig
     from honed.generation import generate, stop_token_ids
-    from honed.train import load_run
+    from honed.training import load_run
 
     data = write_jsonl(tmp_path / "chat.jsonl", ROWS)
     run = load_run(_train(tiny_model, data, tmp_path / method, method, steps=3).run_dir)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
-from honed.train.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
-from honed.train.guards import NonFiniteGuard, SaveOnSignal
-from honed.train.precision import Precision
+from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
+from honed.training.guards import NonFiniteGuard, SaveOnSignal
+from honed.training.precision import Precision
 
 log = logging.getLogger("honed")
 
@@ -142,7 +142,7 @@ def _trainer_class():
     from transformers import Trainer
 
     from honed.data import IGNORE_INDEX
-    from honed.train.batching import PackedLinesCollator
+    from honed.training.batching import PackedLinesCollator
     from honed.models.loss import labelled_nll, token_nll
 
     class HonedTrainer(Trainer):
@@ -177,14 +177,14 @@ def _trainer_class():
                     callback.close()
 
         def latest_checkpoint(self) -> str | None:
-            from honed.train.checkpoint import list_checkpoints
+            from honed.training.checkpoint import list_checkpoints
 
             found = list_checkpoints(self.checkpoints) if self.checkpoints else []
             return str(found[-1]) if found else None
 
         def _save_checkpoint(self, model, trial):
-            from honed.train.checkpoint import prune, write_checkpoint
-            from honed.train.resume import state_writers
+            from honed.training.checkpoint import prune, write_checkpoint
+            from honed.training.resume import state_writers
 
             if not self.args.should_save:
                 return
@@ -193,19 +193,19 @@ def _trainer_class():
             log.info("checkpoint saved: %s", path)
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-            from honed.train.resume import load_weights
+            from honed.training.resume import load_weights
 
             load_weights(self.model, Path(resume_from_checkpoint))
 
         def _load_optimizer_and_scheduler(self, checkpoint):
-            from honed.train.resume import load_optimizer, load_scheduler
+            from honed.training.resume import load_optimizer, load_scheduler
 
             if checkpoint is not None:
                 load_optimizer(self.optimizer, Path(checkpoint))
                 load_scheduler(self.lr_scheduler, Path(checkpoint))
 
         def _load_rng_state(self, checkpoint):
-            from honed.train.resume import load_rng
+            from honed.training.resume import load_rng
 
             if checkpoint is not None:
                 load_rng(Path(checkpoint))
@@ -315,7 +315,7 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     from honed.data import IGNORE_INDEX
-    from honed.train.checkpoint import CHECKPOINTS_DIR
+    from honed.training.checkpoint import CHECKPOINTS_DIR
 
     args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
     tally = TokenTally()
@@ -338,7 +338,7 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
     trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite), signals
     trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
     if config.eval.during_training and data.validation_rows is not None:
-        from honed.evaluate.in_training import GenerationEval
+        from honed.evaluation.in_training import GenerationEval
 
         trainer.generation_eval = GenerationEval(data.validation_rows.rows, tokenizer, config.eval)
     if config.training.early_stopping_metric:

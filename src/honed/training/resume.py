@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from honed.train.checkpoint import (
+from honed.training.checkpoint import (
     TRAINER_STATE,
     CorruptCheckpoint,
     load_tensors_and_json,

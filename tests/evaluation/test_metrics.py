@@ -8,7 +8,7 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from honed.evaluate.metrics import corpus_scores, example_scores, exact_match, normalise_answer, rouge
+from honed.evaluation.metrics import corpus_scores, example_scores, exact_match, normalise_answer, rouge
 
 CASES = {
     "plain": (["the cat sat on the mat", "hello world"], ["the cat is on the mat", "hello there world"]),

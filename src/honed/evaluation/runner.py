@@ -1,4 +1,4 @@
-"""honed.evaluate: generate answers to held-out prompts, score them, and compare with a baseline."""
+"""evaluate(): generate answers to held-out prompts, score them, and compare with a baseline."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluate.metrics import corpus_scores, example_scores
-from honed.evaluate.perplexity import perplexity, reference_losses
-from honed.evaluate.subjects import Subject, load_baseline, load_subject, safe_name
+from honed.evaluation.metrics import corpus_scores, example_scores
+from honed.evaluation.perplexity import perplexity, reference_losses
+from honed.evaluation.subjects import Subject, load_baseline, load_subject, safe_name
 from honed.generation import generate
 
 log = logging.getLogger("honed")
@@ -38,32 +38,32 @@ class EvalResult:
 
 
 def evaluate(
-    target: str,
-    data: str | None = None,
-    baseline: str | None = None,
+    target: str | Path,
+    data: str | Path | None = None,
+    baseline: str | Path | None = None,
     settings: EvalConfig | None = None,
     output: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate a run directory (or a base model) on test data, optionally against a baseline, and write
     eval.json, predictions.jsonl and report.md."""
-    subject = load_subject(target)
-    other = load_baseline(baseline, subject) if baseline else None
+    subject = load_subject(str(target))
+    other = load_baseline(str(baseline), subject) if baseline else None
     return evaluate_subject(subject, data, other, settings, output)
 
 
 def evaluate_subject(
     subject: Subject,
-    data: str | None = None,
+    data: str | Path | None = None,
     baseline: Subject | None = None,
     settings: EvalConfig | None = None,
     output: str | Path | None = None,
 ) -> EvalResult:
     """evaluate() for a model already in memory (honed compare scores the base model it loaded itself)."""
     settings = settings or EvalConfig()
-    data = data or subject.data.test
-    if not data:
+    source = str(data or subject.data.test or "")
+    if not source:
         raise UserError("no test data: pass --data FILE (or set data.test in the run's config)")
-    rows = _test_rows(data, subject, settings.limit)
+    rows = _test_rows(source, subject, settings.limit)
     scored = [score(subject, rows, settings)]
     if baseline is not None:
         scored.append(score(baseline, rows, settings))
@@ -74,7 +74,7 @@ def evaluate_subject(
         [conv[-2]["content"] if len(conv) > 1 else "" for conv, _ in conversations],
         [reference for _, reference in conversations],
     )
-    result.summary = _write(result, data, subject, settings)
+    result.summary = _write(result, source, subject, settings)
     return result
 
 
@@ -114,7 +114,7 @@ def _default_output(subject: Subject) -> Path:
 
 
 def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig) -> dict:
-    from honed.evaluate.report import markdown_report
+    from honed.evaluation.report import markdown_report
 
     result.output_dir.mkdir(parents=True, exist_ok=True)
     summary = {

@@ -66,7 +66,7 @@ class NanGradient(TrainerCallback):
 def main() -> int:
     from honed.console import configure_output
     from honed.errors import UserError
-    from honed.train import fit
+    from honed.training import fit
 
     config = json.loads(open(sys.argv[1]).read())
     kind = sys.argv[2] if len(sys.argv) > 2 else "none"

@@ -1,4 +1,4 @@
-"""honed.train(config): validated config in, run directory out."""
+"""fit(config): validated config in, run directory (and the trained model) out; `honed.train` calls it."""
 
 from __future__ import annotations
 
@@ -12,20 +12,15 @@ from honed.config import RunConfig, load_config, validate
 from honed.data import ensure_chat_template, prepare_data
 from honed.methods import BuildContext, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
-from honed.train import rundir
-from honed.train.batching import plan_batches
-from honed.train.guards import Interrupted
-from honed.train.hardware import keep_freed_memory, peak_memory_mb, set_threads
-from honed.train.precision import agree_across_processes, choose_precision
-from honed.train.trainer import build_trainer, check_optional_packages, optimizer_steps, plan_loss
+from honed.training import rundir
+from honed.training.batching import plan_batches
+from honed.training.guards import Interrupted
+from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
+from honed.training.precision import agree_across_processes, choose_precision
+from honed.training.trainer import build_trainer, check_optional_packages, optimizer_steps, plan_loss
 from honed.version import __version__
 
 log = logging.getLogger("honed")
-
-
-def train(config: RunConfig | dict | str | Path) -> Path:
-    """Fine-tune as the config says and return the run directory."""
-    return fit(config).run_dir
 
 
 @dataclass
@@ -39,7 +34,8 @@ class Trained:
 
 
 def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:
-    """Like train(), but returns the model in memory too; `callbacks` are extra transformers TrainerCallbacks."""
+    """Fine-tune as the config says; returns the run directory and the trained model still in memory. `callbacks`
+    are extra transformers TrainerCallbacks."""
     config = _as_config(config)
     method = get_method(config.method.name)
     run_dir = Path(config.output)
@@ -128,7 +124,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
 
 def _resume_point(run_dir: Path, config: RunConfig) -> Path | None:
     """The checkpoint to continue from, checked before anything loads; None: `auto` found none, so start afresh."""
-    from honed.train.checkpoint import choose_checkpoint
+    from honed.training.checkpoint import choose_checkpoint
 
     point = choose_checkpoint(run_dir, config.training.resume)
     if point is None:
@@ -139,7 +135,7 @@ def _resume_point(run_dir: Path, config: RunConfig) -> Path | None:
 
 
 def _step_of(checkpoint: Path | None) -> int:
-    from honed.train.checkpoint import step_of
+    from honed.training.checkpoint import step_of
 
     return step_of(checkpoint) if checkpoint else 0
 

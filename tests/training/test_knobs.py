@@ -8,8 +8,8 @@ import math
 import pytest
 
 from honed.config import validate
-from honed.train import fit
-from honed.train.trainer import optimizer_steps
+from honed.training import fit
+from honed.training.trainer import optimizer_steps
 from tiny import write_jsonl
 
 ROWS = [{"prompt": f"Question {i}?", "completion": f"Answer number {i}."} for i in range(10)]

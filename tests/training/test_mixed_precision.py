@@ -10,7 +10,7 @@ import torch
 from transformers import TrainerCallback
 
 from honed.methods import method_names
-from honed.train import fit, load_run
+from honed.training import fit, load_run
 from tiny import write_jsonl
 
 ROWS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from honed.train.checkpoint import (
+from honed.training.checkpoint import (
     MARKER,
     CorruptCheckpoint,
     choose_checkpoint,
@@ -21,7 +21,7 @@ from honed.train.checkpoint import (
     verify,
     write_checkpoint,
 )
-from honed.train.resume import load_weights
+from honed.training.resume import load_weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "honed"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from honed.train.checkpoint import list_checkpoints, verify
-from honed.train.guards import EXIT_NONFINITE, EXIT_SIGINT, EXIT_SIGTERM
+from honed.training.checkpoint import list_checkpoints, verify
+from honed.training.guards import EXIT_NONFINITE, EXIT_SIGINT, EXIT_SIGTERM
 from tiny import write_jsonl
 
 HERE = Path(__file__).parent

@@ -22,7 +22,7 @@ class Subject:
 
 
 def load_subject(reference: str, trust_remote_code: bool = False) -> Subject:
-    from honed.train import is_run_dir, load_run, read_summary
+    from honed.training import is_run_dir, load_run, read_summary
 
     if is_run_dir(reference):
         run = load_run(reference)
@@ -52,7 +52,7 @@ def load_baseline(reference: str, target: Subject) -> Subject:
         return load_subject(reference)
     if target.run_dir is None:
         raise UserError("--baseline base needs a run directory to evaluate (its base model is the baseline)")
-    from honed.train.rundir import read_config
+    from honed.training.rundir import read_config
 
     config = read_config(target.run_dir)
     return load_base_subject(

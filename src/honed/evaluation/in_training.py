@@ -5,7 +5,7 @@ from __future__ import annotations
 from honed.config import EvalConfig
 from honed.data import prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluate.metrics import corpus_scores
+from honed.evaluation.metrics import corpus_scores
 from honed.generation import generate
 
 

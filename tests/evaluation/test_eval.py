@@ -137,3 +137,27 @@ def test_batched_cached_generation_equals_the_models_own_forward(method, tiny_mo
     for prompt, text in zip(prompts, batched, strict=True):
         expected = _greedy_by_forward(model, prompt, 8, stop)
         assert text == tokenizer.decode(expected, skip_special_tokens=True).strip()
+
+
+def test_rows_without_a_reference_token_are_left_out_of_perplexity_and_counted(tiny_model, tmp_path):
+    """A row whose reference is truncated away has no perplexity; scoring it 0 would read as a perfect answer."""
+    from honed.config import DataConfig, EvalConfig
+    from honed.evaluation import evaluate_subject, load_base_subject
+
+    cut = {"messages": [{"role": "user", "content": "Where is my order? " * 20},
+                        {"role": "assistant", "content": "It ships."}]}
+    subject = load_base_subject(str(tiny_model), data=DataConfig(max_length=24))
+    settings = EvalConfig(metrics=["perplexity"], generation={"max_new_tokens": 1})
+
+    def run(rows, name):
+        return evaluate_subject(subject, str(write_jsonl(tmp_path / f"{name}.jsonl", rows)), settings=settings,
+                                output=tmp_path / name)
+
+    mixed, alone, only_cut = run([ROWS[0], cut], "mixed"), run([ROWS[0]], "alone"), run([cut], "cut")
+    assert "perplexity" not in mixed.target.per_example[1]
+    assert mixed.target.per_example[0]["perplexity"] == alone.target.per_example[0]["perplexity"] > 1
+    assert mixed.target.metrics["perplexity"] == alone.target.metrics["perplexity"]
+    assert "perplexity" not in only_cut.target.metrics  # no row to measure: no perplexity, not 0
+    assert json.loads((tmp_path / "mixed" / "eval.json").read_text())["perplexity_excluded_rows"] == 1
+    assert json.loads((tmp_path / "alone" / "eval.json").read_text())["perplexity_excluded_rows"] == 0
+    assert "Perplexity leaves out 1 of 2 rows" in (tmp_path / "mixed" / "report.md").read_text()

@@ -23,14 +23,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import honed
     from honed.evaluation.settings import eval_settings
-    from honed.evaluation.report import examples_section, metrics_table, telling_examples
+    from honed.evaluation.report import examples_section, metrics_table, perplexity_notes, telling_examples
 
     settings = eval_settings(
         limit=args.limit, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         temperature=args.temperature, metrics=args.metrics,
     )
     result = honed.evaluate(args.target, data=args.data, baseline=args.baseline, settings=settings, output=args.output)
-    print(metrics_table(result))
+    print("\n".join([metrics_table(result), *perplexity_notes(result)]))
     if args.examples:
         print()
         print(examples_section(result, telling_examples(result, args.examples)))

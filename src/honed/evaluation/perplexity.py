@@ -1,4 +1,8 @@
-"""Perplexity of the references, teacher-forced, with exactly the masking used in training."""
+"""Perplexity of the references, teacher-forced, with exactly the masking used in training.
+
+A row whose reference has no token left to score (truncated away at data.max_length) has no perplexity: it is left
+out and counted, never scored 0, which would read as a perfect answer.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,21 @@ from honed.data import IGNORE_INDEX
 from honed.data.encoding import encode_row
 from honed.models.loss import token_nll
 
+Loss = tuple[float, int]  # (summed negative log-likelihood, supervised tokens) of one row
 
-def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[tuple[float, int]]:
-    """(summed negative log-likelihood, supervised tokens) per row; one row at a time so prompt-learning
+
+def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[Loss | None]:
+    """Each row's loss, or None for a row with no supervised token; one row at a time so prompt-learning
     techniques, which prepend virtual tokens, are scored exactly as they train."""
     import torch
 
     device = next(model.parameters()).device
-    results = []
+    results: list[Loss | None] = []
     for row in rows:
         encoded = encode_row(tokenizer, row, train_on, max_length)
         count = sum(label != IGNORE_INDEX for label in encoded.labels[1:])
         if count == 0:
-            results.append((0.0, 0))
+            results.append(None)
             continue
         ids = torch.tensor([encoded.input_ids], device=device)
         labels = torch.tensor([encoded.labels], device=device)
@@ -32,8 +38,10 @@ def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_leng
     return results
 
 
-def perplexity(losses: list[tuple[float, int]]) -> float:
-    total, count = sum(nll for nll, _ in losses), sum(n for _, n in losses)
+def perplexity(losses: list[Loss | None]) -> float | None:
+    """Over the rows that have supervised tokens; None when none has."""
+    measured = [loss for loss in losses if loss is not None]
+    total, count = sum(nll for nll, _ in measured), sum(n for _, n in measured)
     if count == 0:
-        return 0.0
+        return None
     return math.exp(min(total / count, 50.0))  # capped: exp(50) already says "useless" and stays finite

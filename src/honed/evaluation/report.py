@@ -13,10 +13,24 @@ def metrics_table(result) -> str:
         lines += [f"| {name} | {value:.2f} |" for name, value in target.metrics.items()]
         return "\n".join(lines)
     lines = [f"| metric | {baseline.label} | {target.label} | delta |", "|---|---:|---:|---:|"]
-    for name, value in target.metrics.items():
-        before = baseline.metrics.get(name, 0.0)
-        lines.append(f"| {name} | {before:.2f} | {value:.2f} | {_signed(value - before, name)} |")
+    for name in dict.fromkeys([*target.metrics, *baseline.metrics]):
+        before, value = baseline.metrics.get(name), target.metrics.get(name)
+        delta = _signed(value - before, name) if value is not None and before is not None else "—"
+        lines.append(f"| {name} | {_cell(before)} | {_cell(value)} | {delta} |")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def perplexity_notes(result) -> list[str]:
+    """Rows left out of perplexity, said beside the table: a perplexity over fewer rows than the others is not
+    comparable without knowing it."""
+    rows = len(result.prompts)
+    return [f"Perplexity leaves out {scored.perplexity_excluded} of {rows} rows for {scored.label}: no reference "
+            "token is left after truncation at data.max_length."
+            for scored in (result.baseline, result.target) if scored is not None and scored.perplexity_excluded]
 
 
 def _signed(delta: float, name: str) -> str:
@@ -64,6 +78,6 @@ def markdown_report(result, examples: int = 3) -> str:
     title = f"# Evaluation of {result.target.label}" + (f" against {result.baseline.label}" if result.baseline else "")
     heading = "Examples where they differ most" if result.baseline else "Examples"
     return "\n\n".join(
-        [title, f"{len(result.prompts)} test rows.", metrics_table(result), f"## {heading}",
+        [title, f"{len(result.prompts)} test rows.", metrics_table(result), *perplexity_notes(result), f"## {heading}",
          examples_section(result, telling_examples(result, examples))]
     ) + "\n"

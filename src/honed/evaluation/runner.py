@@ -25,6 +25,7 @@ class Scored:
     metrics: dict[str, float]
     predictions: list[str]
     per_example: list[dict[str, float]]
+    perplexity_excluded: int = 0  # rows with no reference token left to score, so without a perplexity
 
 
 @dataclass
@@ -99,12 +100,21 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
         predictions = generate(subject.model, tokenizer, prompts, settings.generation, bar)
     metrics = corpus_scores(predictions, references, settings.metrics)
     per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
+    excluded = 0
     if "perplexity" in settings.metrics:
         losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length)
-        metrics["perplexity"] = perplexity(losses)
+        excluded = losses.count(None)
+        _put_perplexity(metrics, losses)
         for scores, loss in zip(per_example, losses, strict=True):
-            scores["perplexity"] = perplexity([loss])
-    return Scored(subject.label, metrics, predictions, per_example)
+            _put_perplexity(scores, [loss])
+    return Scored(subject.label, metrics, predictions, per_example, excluded)
+
+
+def _put_perplexity(scores: dict[str, float], losses: list) -> None:
+    """Only where there is one: a row (or a test set) without a reference token has none, not 0."""
+    value = perplexity(losses)
+    if value is not None:
+        scores["perplexity"] = value
 
 
 def _default_output(subject: Subject) -> Path:
@@ -125,12 +135,13 @@ def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig
         "rows": len(result.references),
         "settings": settings.model_dump(mode="json"),
         "metrics": result.target.metrics,
+        "perplexity_excluded_rows": result.target.perplexity_excluded,
     }
     if result.baseline:
-        summary["baseline"] = {"label": result.baseline.label, "metrics": result.baseline.metrics}
-        summary["delta"] = {
-            k: result.target.metrics[k] - result.baseline.metrics.get(k, 0.0) for k in result.target.metrics
-        }
+        summary["baseline"] = {"label": result.baseline.label, "metrics": result.baseline.metrics,
+                               "perplexity_excluded_rows": result.baseline.perplexity_excluded}
+        summary["delta"] = {k: value - result.baseline.metrics[k] for k, value in result.target.metrics.items()
+                            if k in result.baseline.metrics}
     (result.output_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     with (result.output_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
         for row in _prediction_rows(result):

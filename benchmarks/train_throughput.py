@@ -185,13 +185,16 @@ def _texts(path: str) -> list[str]:
 
 
 def _honed(args) -> dict:
-    import honed.training
+    try:
+        from honed.training import fit
+    except ImportError:  # honed before the package was split into honed.training / honed.evaluation
+        from honed.train import fit
 
     method = {"name": "lora", **LORA[args.lora]} if args.method == "lora" else "full"
     training = {"batch_size": args.batch_size, "learning_rate": args.lr, "logging_steps": 1000, "warmup": 0,
                 "scheduler": "linear", **({"max_steps": args.steps} if args.steps else {"epochs": 1})}
     run_dir = tempfile.mkdtemp(prefix="honed-bench-run-") + "/run"
-    trained = honed.training.fit({"model": args.model, "method": method, "output": run_dir, "training": training,
+    trained = fit({"model": args.model, "method": method, "output": run_dir, "training": training,
                                "data": {"train": args.data_file, "max_length": 1024}})
     summary = trained.summary
     return {"tokens_per_s": summary["real_tokens"] / summary["wall_time_s"], "train_s": summary["wall_time_s"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-HELP = "list the techniques, their parameters and defaults"
+HELP = "list the techniques, their parameters and defaults, and the precision auto picks here"
 
 
 def register(subparsers) -> None:
@@ -12,6 +12,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from honed.methods import describe_methods
+    from honed.training.precision import describe_precision
 
     print(describe_methods())
+    print()
+    print(describe_precision())
     return 0

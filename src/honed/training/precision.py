@@ -117,3 +117,19 @@ def agree_across_processes(precision: Precision) -> Precision:
     if name == precision.name:
         return precision
     return Precision(name, precision.device, f"rank 0's choice ({precision.reason} here)", precision.gflops)
+
+
+def describe_precision() -> str:
+    """What `precision: auto` picks on this machine and why, for `honed methods` (measures once if not cached)."""
+    from honed.models.cache import honed_home
+    from honed.training.hardware import CACHE_FILE, physical_cores
+
+    device = detect_device()
+    chosen = choose_precision("auto", device=device, threads=physical_cores())
+    lines = [f"precision auto on this machine: {chosen.name} ({chosen.reason})"]
+    if chosen.gflops:
+        lines.append("  matmul GFLOP/s: " + ", ".join(f"{d} {g:,.0f}" for d, g in chosen.gflops.items())
+                     + f"; measured once, cached in {honed_home() / CACHE_FILE} (delete it to measure again)")
+    if chosen.half:
+        lines.append(f"  frozen weights are held in {chosen.name}; trainable weights and AdamW state stay fp32")
+    return "\n".join(lines)

@@ -1,8 +1,10 @@
-"""The run directory is the contract: every later command (eval, compare, review, serve) reads only from it.
+"""The run directory is the contract: training writes it through this module, and evaluate, compare, review, serve
+and export read it only through it, by these names and loaders. It sits below all of them (it imports config,
+methods and models, never training), so reading a run never loads the training stack.
 
     config.yaml      resolved config            summary.json   technique, params, time, tokens, memory, losses
     adapter/ | model/  the trained weights      metrics.jsonl  one line per log event
-    tokenizer/       tokenizer + chat template
+    tokenizer/       tokenizer + chat template  eval/          eval.json, predictions.jsonl, report.md
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
 TOKENIZER_DIR = "tokenizer"
+EVAL_DIR = "eval"  # what `honed eval` writes into a run: the three files below
+EVAL_FILE = "eval.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+REPORT_FILE = "report.md"
 
 
 def check_free(run_dir: Path, overwrite: bool) -> None:
@@ -59,14 +65,19 @@ def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file() and (Path(path) / SUMMARY_FILE).is_file()
 
 
-def read_config(run_dir: Path) -> RunConfig:
+def read_config(run_dir: str | Path) -> RunConfig:
+    run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise UserError(f"{run_dir}: not a honed run directory (no {CONFIG_FILE} and {SUMMARY_FILE})")
     return validate(yaml.safe_load((run_dir / CONFIG_FILE).read_text()), str(run_dir / CONFIG_FILE))
 
 
-def read_summary(run_dir: Path) -> dict:
+def read_summary(run_dir: str | Path) -> dict:
     return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
+
+
+def eval_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / EVAL_DIR
 
 
 @dataclass
@@ -79,18 +90,44 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """The trained model (base + adapter, or the full model) and its tokenizer, ready for inference."""
-    from transformers import AutoTokenizer
-
     from honed.methods import get_method
-    from honed.models import load_model
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     method = get_method(config.method.name)
-    artifact = run_dir / method.artifact_dir
-    base = None if method.standalone else load_model(config.model, trust_remote_code=config.trust_remote_code)
-    model = method.load(base, artifact)
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / TOKENIZER_DIR))
+    base = None if method.standalone else _base_model(config)
+    model = method.load(base, run_dir / method.artifact_dir)
     model.eval()
-    return LoadedRun(model, tokenizer, config, run_dir)
+    return LoadedRun(model, load_run_tokenizer(run_dir), config, run_dir)
 
+
+def load_runs_on_one_base(run_dirs: list[Path]) -> list[LoadedRun]:
+    """Runs of one technique whose adapters can sit side by side (the registry's `shares_base`) on one base model:
+    the base is loaded once and each run's adapter is added under its folder's name, to be switched per request
+    (`set_adapter`). What `honed serve` loads for several LoRA or IA3 runs of the same base."""
+    from honed.methods import get_method
+
+    configs = [read_config(path) for path in run_dirs]
+    method = get_method(configs[0].method.name)
+    if method.load_shared is None:
+        raise UserError(f"{run_dirs[0]}: {method.name} runs cannot share a base model; load them one by one")
+    if any((c.model, c.method.name) != (configs[0].model, method.name) for c in configs):
+        raise UserError("runs that share a base model must be of one technique and one base model: "
+                        + ", ".join(f"{p} ({c.method.name} on {c.model})" for p, c in zip(run_dirs, configs)))
+    model = method.load_shared(_base_model(configs[0]), [(p.name, p / method.artifact_dir) for p in run_dirs])
+    model.eval()
+    return [LoadedRun(model, load_run_tokenizer(path), config, Path(path))
+            for path, config in zip(run_dirs, configs, strict=True)]
+
+
+def load_run_tokenizer(run_dir: str | Path):
+    """The tokenizer saved with the run: its chat template is the one training rendered rows with."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(Path(run_dir) / TOKENIZER_DIR))
+
+
+def _base_model(config: RunConfig):
+    from honed.models import load_model
+
+    return load_model(config.model, trust_remote_code=config.trust_remote_code)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from honed.compare.results import ContestantResult
+from honed.rundir import METRICS_FILE
 
 LOSS_PLOT = "loss_curves.png"
 QUALITY_PLOT = "quality_vs_params.png"
@@ -22,7 +23,7 @@ def draw_plots(out: Path, results: list[ContestantResult]) -> list[Path]:
 
 
 def training_losses(result: ContestantResult) -> tuple[list[int], list[float]]:
-    path = Path(result.run_dir or "") / "metrics.jsonl"
+    path = Path(result.run_dir or "") / METRICS_FILE
     steps, losses = [], []
     if not path.is_file():
         return steps, losses

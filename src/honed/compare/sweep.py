@@ -16,6 +16,7 @@ from honed.compare.contestants import Contestant, plan_contestants
 from honed.compare.results import ContestantResult, read_result, write_result
 from honed.config import RunConfig
 from honed.errors import UserError
+from honed.rundir import METRICS_FILE
 
 log = logging.getLogger("honed")
 MARKER = "compare.json"
@@ -140,7 +141,7 @@ def _wait_with_progress(process: subprocess.Popen, contestant: Contestant, timeo
     """Wait for the worker, showing its training step from the metrics.jsonl it appends to."""
     from tqdm.auto import tqdm
 
-    metrics = Path(contestant.config.output) / "metrics.jsonl"
+    metrics = Path(contestant.config.output) / METRICS_FILE
     deadline = time.monotonic() + timeout if timeout else None
     total = contestant.config.training.max_steps
     with tqdm(total=total, desc=contestant.label, unit="step", dynamic_ncols=True, leave=False,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from honed.compare.results import ContestantResult, write_result
 from honed.config import EvalConfig, RunConfig
+from honed.rundir import eval_dir
 
 log = logging.getLogger("honed")
 
@@ -45,7 +46,7 @@ def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str)
     gc.collect()
     run_dir = Path(config.output)
     artifact = run_dir / get_method(config.method.name).artifact_dir
-    evaluation = evaluate(str(run_dir), data=test_data, settings=settings, output=run_dir / "eval")
+    evaluation = evaluate(str(run_dir), data=test_data, settings=settings, output=eval_dir(run_dir))
     return {
         "learning_rate": summary["learning_rate"],
         "trainable_params": summary["parameters"]["trainable"],
@@ -67,16 +68,11 @@ def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str)
 
 def _evaluate_base(config: RunConfig, settings: EvalConfig, test_data: str) -> dict:
     """The untrained model, prompted exactly as the trained ones are (same tokenizer, template and data settings)."""
-    from honed.data import ensure_chat_template
     from honed.evaluation import evaluate_subject, load_base_subject
-    from honed.models import load_tokenizer
 
-    tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    ensure_chat_template(tokenizer)
-    subject = load_base_subject(config.model, tokenizer=tokenizer, data=config.data,
-                                trust_remote_code=config.trust_remote_code)
+    subject = load_base_subject(config.model, data=config.data, trust_remote_code=config.trust_remote_code)
     total = sum(p.numel() for p in subject.model.parameters())
-    evaluation = evaluate_subject(subject, data=test_data, settings=settings, output=Path(config.output) / "eval")
+    evaluation = evaluate_subject(subject, data=test_data, settings=settings, output=eval_dir(config.output))
     return {"trainable_params": 0, "total_params": total, "metrics": evaluation.target.metrics,
             "eval_dir": str(evaluation.output_dir)}
 

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from honed import rundir
 from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
@@ -119,7 +120,7 @@ def _put_perplexity(scores: dict[str, float], losses: list) -> None:
 
 def _default_output(subject: Subject) -> Path:
     if subject.run_dir is not None:
-        return subject.run_dir / "eval"
+        return rundir.eval_dir(subject.run_dir)
     return Path("runs") / f"eval-{safe_name(subject.model_id)}"
 
 
@@ -142,11 +143,11 @@ def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig
                                "perplexity_excluded_rows": result.baseline.perplexity_excluded}
         summary["delta"] = {k: value - result.baseline.metrics[k] for k, value in result.target.metrics.items()
                             if k in result.baseline.metrics}
-    (result.output_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
-    with (result.output_dir / "predictions.jsonl").open("w", encoding="utf-8") as out:
+    (result.output_dir / rundir.EVAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    with (result.output_dir / rundir.PREDICTIONS_FILE).open("w", encoding="utf-8") as out:
         for row in _prediction_rows(result):
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (result.output_dir / "report.md").write_text(markdown_report(result), encoding="utf-8")
+    (result.output_dir / rundir.REPORT_FILE).write_text(markdown_report(result), encoding="utf-8")
     return summary
 
 

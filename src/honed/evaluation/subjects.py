@@ -22,7 +22,7 @@ class Subject:
 
 
 def load_subject(reference: str, trust_remote_code: bool = False) -> Subject:
-    from honed.training import is_run_dir, load_run, read_summary
+    from honed.rundir import is_run_dir, load_run, read_summary
 
     if is_run_dir(reference):
         run = load_run(reference)
@@ -35,12 +35,10 @@ def load_subject(reference: str, trust_remote_code: bool = False) -> Subject:
 
 
 def load_base_subject(reference: str, tokenizer=None, data: DataConfig | None = None, shape=None, **kwargs) -> Subject:
-    from honed.data import ensure_chat_template
     from honed.models import load_model, load_tokenizer
 
     if tokenizer is None:
         tokenizer = load_tokenizer(reference, kwargs.get("trust_remote_code", False))
-        ensure_chat_template(tokenizer)
     model = load_model(reference, trust_remote_code=kwargs.get("trust_remote_code", False))
     model.eval()
     return Subject(f"base:{reference}", reference, model, tokenizer, data or DataConfig(), shape)
@@ -52,7 +50,7 @@ def load_baseline(reference: str, target: Subject) -> Subject:
         return load_subject(reference)
     if target.run_dir is None:
         raise UserError("--baseline base needs a run directory to evaluate (its base model is the baseline)")
-    from honed.training.rundir import read_config
+    from honed.rundir import read_config
 
     config = read_config(target.run_dir)
     return load_base_subject(

@@ -35,7 +35,7 @@ def export(run_dir: str | Path, output: str | Path, adapter_only: bool = False, 
                             "(or use --merge)")
         return _copy_adapter(run_dir, method, out, "adapter exported as asked")
     if method.standalone:
-        return _save_model(run_dir, out, "full fine-tuning: the run's model is already a whole model")
+        return _save_model(run_dir, method, out, "full fine-tuning: the run's model is already a whole model")
     if not method.can_merge:
         why = _why_not_mergeable(method)
         log.warning("%s; exporting the adapter instead", why)
@@ -59,7 +59,7 @@ def _check_free(out: Path, overwrite: bool) -> None:
 
 
 def _merge(run_dir: Path, out: Path, technique: str) -> Exported:
-    from honed.training import load_run
+    from honed.rundir import load_run
 
     run = load_run(run_dir)
     merged = run.model.merge_and_unload()
@@ -71,11 +71,11 @@ def _merge(run_dir: Path, out: Path, technique: str) -> Exported:
     return Exported(out, True, note)
 
 
-def _save_model(run_dir: Path, out: Path, note: str) -> Exported:
-    from honed.training import rundir
+def _save_model(run_dir: Path, method, out: Path, note: str) -> Exported:
+    from honed import rundir
 
     def copy(tmp: Path) -> None:
-        shutil.copytree(run_dir / "model", tmp, dirs_exist_ok=True)
+        shutil.copytree(run_dir / method.artifact_dir, tmp, dirs_exist_ok=True)
         shutil.copytree(run_dir / rundir.TOKENIZER_DIR, tmp, dirs_exist_ok=True)
 
     _write(out, copy)
@@ -84,11 +84,11 @@ def _save_model(run_dir: Path, out: Path, note: str) -> Exported:
 
 
 def _copy_adapter(run_dir: Path, method, out: Path, note: str) -> Exported:
-    from honed.training import rundir
+    from honed import rundir
 
     def copy(tmp: Path) -> None:
         shutil.copytree(run_dir / method.artifact_dir, tmp, dirs_exist_ok=True)
-        shutil.copytree(run_dir / rundir.TOKENIZER_DIR, tmp / "tokenizer")
+        shutil.copytree(run_dir / rundir.TOKENIZER_DIR, tmp / rundir.TOKENIZER_DIR)
 
     _write(out, copy)
     form = "peft format: PeftModel.from_pretrained(base, folder)" if method.uses_peft else \
@@ -113,7 +113,7 @@ def _write(out: Path, fill) -> None:
 
 
 def _provenance(out: Path, run_dir: Path, technique: str, merged: bool, note: str) -> None:
-    from honed.training import read_config
+    from honed.rundir import read_config
 
     info = {"run": str(run_dir.resolve()), "technique": technique, "base_model": read_config(run_dir).model,
             "merged": merged, "note": note}
@@ -123,8 +123,8 @@ def _provenance(out: Path, run_dir: Path, technique: str, merged: bool, note: st
 def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", overwrite: bool = False) -> Exported:
     """The tuned model as one GGUF file for llama.cpp (LoRA, AdaLoRA and IA3 merged first; full fine-tuning as
     is), with an Ollama Modelfile beside it. Everything that can be refused is refused before anything loads."""
+    from honed import rundir
     from honed.export import gguf, ollama
-    from honed.training import load_run, rundir
 
     run_dir, out = Path(run_dir), Path(output)
     config, method = _run(run_dir)
@@ -135,7 +135,7 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     gguf.architecture(_base_config(run_dir, config, method))
     side = ollama.modelfile_path(out)
     _check_file_free([out, side], overwrite)
-    run = load_run(run_dir)
+    run = rundir.load_run(run_dir)
     model = run.model if method.standalone else run.model.merge_and_unload()
     gguf.write_model(out, model, run.tokenizer, run_dir / rundir.TOKENIZER_DIR, quant, run_dir.name,
                      _source_gguf(config.model))
@@ -150,10 +150,9 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     """A LoRA run as a llama.cpp LoRA adapter GGUF, to apply on a GGUF of its base model (for the default model,
     the very Q4_1 file honed started from), with an Ollama Modelfile (FROM base, ADAPTER this file) beside it."""
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer
 
+    from honed import rundir
     from honed.export import gguf, ollama
-    from honed.training import rundir
 
     run_dir, out = Path(run_dir), Path(output)
     config, method = _run(run_dir)
@@ -165,7 +164,7 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     adapter = load_file(str(run_dir / method.artifact_dir / "adapter_model.safetensors"))
     gguf.write_lora_adapter(out, adapter, base_config, alpha, run_dir.name)
     base = _source_gguf(config.model)
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
+    tokenizer = rundir.load_run_tokenizer(run_dir)
     text, family = ollama.modelfile(str(base) if base else config.model, tokenizer, f"./{out.name}")
     _write_text(side, text)
     on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
@@ -175,10 +174,8 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
 
 def _run(run_dir: Path):
     from honed.methods import get_method
-    from honed.training import is_run_dir, read_config
+    from honed.rundir import read_config
 
-    if not is_run_dir(run_dir):
-        raise UserError(f"{run_dir}: not a honed run directory (no config.yaml and summary.json)")
     config = read_config(run_dir)
     return config, get_method(config.method.name)
 

@@ -49,3 +49,11 @@ class Method:
     trains_base_weights: bool = False  # every weight trains: held in fp32 as master weights, even in bf16 runs
     prepended_positions: Callable[[Any], int] = field(default=lambda model: 0)  # virtual tokens before the input
     training_penalty: Callable[[Any], Any] | None = None  # added to the training loss (AdaLoRA's regulariser)
+    load_shared: Callable[[Any, list[tuple[str, Path]]], Any] | None = None
+    """Loads several runs' artifacts onto one base model, each under a name, to be switched per request; set for
+    techniques whose adapters can sit side by side on one base (peft's LoRA and IA3), so `honed serve` keeps one
+    copy of the base for all their runs."""
+
+    @property
+    def shares_base(self) -> bool:
+        return self.load_shared is not None

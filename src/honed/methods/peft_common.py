@@ -10,10 +10,21 @@ def save_peft(model, path: Path) -> None:
 
 
 def load_peft(base_model, path: Path):
+    return load_peft_adapters(base_model, [("default", path)])
+
+
+def load_peft_adapters(base_model, adapters: list[tuple[str, Path]]):
+    """Several saved adapters of one peft tuner on one base model, each under its name; peft keeps them side by side
+    and `set_adapter(name)` switches between them per call, so one copy of the base serves them all."""
     from peft import PeftModel
 
-    require_safetensors(path)
-    return PeftModel.from_pretrained(base_model, str(path))
+    (first_name, first_path), *rest = adapters
+    require_safetensors(first_path)
+    model = PeftModel.from_pretrained(base_model, str(first_path), adapter_name=first_name)
+    for name, path in rest:
+        require_safetensors(path)
+        model.load_adapter(str(path), adapter_name=name)
+    return model
 
 
 def require_safetensors(path: Path) -> None:

@@ -11,13 +11,22 @@ log = logging.getLogger("honed")
 
 
 def load_tokenizer(reference: str, trust_remote_code: bool = False):
+    """A base model's tokenizer, with a pad token and a chat template (honed's fallback when it has none). Every
+    command that prompts a base model (train, eval, compare, serve, chat) loads it here, so all of them render
+    conversations alike; a run keeps the tokenizer it trained with in its own folder."""
     from transformers import AutoTokenizer
+
+    from honed.data.encoding import ensure_chat_template
 
     path = resolve_model_path(reference)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise UserError(f"model {reference!r}: cannot load its tokenizer ({_first_line(e)})") from None
+    if ensure_chat_template(tokenizer):
+        log.warning("model %s has no chat template; using honed's plain role-tagged template (saved with runs)",
+                    reference)
+    return tokenizer
 
 
 def load_model(reference: str, dtype=None, trust_remote_code: bool = False):

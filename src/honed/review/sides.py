@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from honed.errors import UserError
+from honed.rundir import EVAL_FILE, PREDICTIONS_FILE, eval_dir, is_run_dir, read_config
 
 log = logging.getLogger("honed")
 
@@ -41,8 +42,6 @@ def load_answers(side_a: str, side_b: str, data: str | None) -> tuple[str, str, 
 
 
 def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
-    from honed.training import is_run_dir
-
     path = Path(side)
     if path.is_file():
         if with_base:
@@ -50,8 +49,8 @@ def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
         return _read_predictions(path)
     if not is_run_dir(path):
         raise UserError(f"review: {side} is neither a predictions .jsonl file nor a honed run directory")
-    existing = path / "eval" / "predictions.jsonl"
-    if existing.is_file() and _matches(path / "eval" / "eval.json", data) and (
+    existing = eval_dir(path) / PREDICTIONS_FILE
+    if existing.is_file() and _matches(eval_dir(path) / EVAL_FILE, data) and (
             not with_base or _has_baseline(existing)):
         return _read_predictions(existing)
     if data is None:
@@ -100,15 +99,13 @@ def _label(side: str) -> str:
     path = Path(side)
     if path.is_file():
         try:
-            return json.loads((path.parent / "eval.json").read_text())["label"]
+            return json.loads((path.parent / EVAL_FILE).read_text())["label"]
         except (OSError, ValueError, KeyError):
             return path.stem
     return path.name
 
 
 def _base_name(run: str) -> str:
-    from honed.training import read_config
-
     return read_config(Path(run)).model
 
 

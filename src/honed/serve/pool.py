@@ -1,8 +1,9 @@
 """The models a server answers for: run directories that share a base model become adapters on one copy of it.
 
-peft keeps several adapters of one tuner type in one PeftModel and switches between them per call; honed groups
-LoRA runs (and IA3 runs) by base model that way, serves the base itself through `disable_adapter()`, and gives every
-other run (full fine-tuning, prompt/prefix tuning, bottleneck adapters) a model of its own.
+peft keeps several adapters of one tuner type in one PeftModel and switches between them per call; honed groups the
+runs of each technique that can share a base (the registry's `shares_base`) by base model that way, loaded by
+`honed.rundir.load_runs_on_one_base`, serves the base itself through `disable_adapter()`, and gives every other run a
+model of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from honed.errors import UserError
 
 log = logging.getLogger("honed")
-SHAREABLE = ("lora", "ia3")  # peft tuners whose adapters can live side by side on one base model
 
 
 @dataclass
@@ -54,24 +54,21 @@ class ModelPool:
 
 
 def load_pool(run_dirs: list[str]) -> ModelPool:
-    from honed.training import is_run_dir, read_config
+    from honed.methods import get_method
+    from honed.rundir import load_run, read_config
 
     pool = ModelPool()
     groups: dict[tuple[str, str], list[Path]] = {}
+    bases: list[str] = []
     for item in run_dirs:
         path = Path(item)
-        if not is_run_dir(path):
-            raise UserError(f"{path}: not a honed run directory (no config.yaml and summary.json)")
         config = read_config(path)
-        if config.method.name in SHAREABLE:
+        if config.model not in bases:
+            bases.append(config.model)
+        if get_method(config.method.name).shares_base:
             groups.setdefault((config.model, config.method.name), []).append(path)
         else:
-            _add(pool, _standalone(path))
-    bases = []
-    for item in run_dirs:
-        base_name = read_config(Path(item)).model
-        if base_name not in bases:
-            bases.append(base_name)
+            _add(pool, _alone(load_run(path)))
     for (base_name, _), paths in groups.items():
         for served in _shared(base_name, paths, base_needed=not _has_base(pool, base_name)):
             _add(pool, served)
@@ -82,13 +79,10 @@ def load_pool(run_dirs: list[str]) -> ModelPool:
 
 
 def _base_alone(base_name: str) -> Served:
-    from honed.data import ensure_chat_template
     from honed.models import load_model, load_tokenizer
 
-    tokenizer = load_tokenizer(base_name)
-    ensure_chat_template(tokenizer)
     model = load_model(base_name).eval()
-    return Served(model_name(base_name), model, tokenizer, base_of_group=False, owned_by="base model",
+    return Served(model_name(base_name), model, load_tokenizer(base_name), base_of_group=False, owned_by="base model",
                   context_length=_context(model))
 
 
@@ -96,32 +90,19 @@ def _has_base(pool: ModelPool, base_name: str) -> bool:
     return model_name(base_name) in pool.models
 
 
-def _standalone(path: Path) -> Served:
-    from honed.training import load_run
-
-    run = load_run(path)
-    return Served(path.name, run.model, run.tokenizer, context_length=_context(run.model))
+def _alone(run) -> Served:
+    return Served(run.run_dir.name, run.model, run.tokenizer, context_length=_context(run.model))
 
 
 def _shared(base_name: str, paths: list[Path], base_needed: bool) -> list[Served]:
     """Base model loaded once; each run's adapter added under the run's name."""
-    from peft import PeftModel
-    from transformers import AutoTokenizer
+    from honed.rundir import load_runs_on_one_base
 
-    from honed.methods.peft_common import require_safetensors
-    from honed.models import load_model
-
-    base = load_model(base_name)
-    first, *rest = paths
-    require_safetensors(first / "adapter")
-    model = PeftModel.from_pretrained(base, str(first / "adapter"), adapter_name=first.name)
-    for path in rest:
-        require_safetensors(path / "adapter")
-        model.load_adapter(str(path / "adapter"), adapter_name=path.name)
-    model.eval()
+    runs = load_runs_on_one_base(paths)
+    model = runs[0].model
     context = _context(model)
-    served = [Served(p.name, model, AutoTokenizer.from_pretrained(str(p / "tokenizer")), adapter=p.name,
-                     context_length=context) for p in paths]
+    served = [Served(run.run_dir.name, model, run.tokenizer, adapter=run.run_dir.name, context_length=context)
+              for run in runs]
     if base_needed:
         served.append(Served(model_name(base_name), model, served[0].tokenizer, base_of_group=True,
                              owned_by="base model", context_length=context))
@@ -145,8 +126,8 @@ def _add(pool: ModelPool, served: Served) -> None:
 
 def load_chat_model(reference: str) -> Served:
     """A run directory, or a base model by name or path, for `honed chat`."""
-    from honed.training import is_run_dir
+    from honed.rundir import is_run_dir, load_run
 
     if is_run_dir(reference):
-        return _standalone(Path(reference))
+        return _alone(load_run(reference))
     return _base_alone(reference)

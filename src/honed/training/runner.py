@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from honed import rundir
 from honed.config import RunConfig, load_config, validate
-from honed.data import ensure_chat_template, prepare_data
+from honed.data import prepare_data
 from honed.methods import BuildContext, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
-from honed.training import rundir
 from honed.training.batching import plan_batches
 from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
@@ -47,8 +47,6 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     _seed(config.training.seed)
 
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    if ensure_chat_template(tokenizer):
-        log.warning("model has no chat template; using honed's plain role-tagged template (saved with the run)")
     data = prepare_data(config.data, tokenizer, config.training.seed)
     threads = set_threads(config.training.threads)
     precision = agree_across_processes(choose_precision(config.training.precision, threads=threads))

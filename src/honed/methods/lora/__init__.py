@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from honed.methods.base import BuildContext, Method, MethodConfig
-from honed.methods.peft_common import load_peft, save_peft, target_modules_arg
+from honed.methods.peft_common import load_peft, load_peft_adapters, save_peft, target_modules_arg
 from honed.methods.registry import register
 
 
@@ -53,5 +53,6 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
+        load_shared=load_peft_adapters,
     )
 )

@@ -31,6 +31,8 @@ INVALID = [
     ({"training": {"deepspeed": "missing_ds_config.json"}}, "training.deepspeed", "JSON file"),
     ({"training": {"deepspeed": 1}}, "training.deepspeed", "2 or 3"),
     ({"training": {"deepspeed": 2, "fsdp": True}}, "training", "choose one"),
+    ({"training": {"deepspeed": 2, "save_steps": 10}}, "training", "not supported yet"),
+    ({"training": {"deepspeed": 3, "resume": "auto"}}, "training", "not supported yet"),
     ({"training": {"fsdp": {"reshard_after_forward": True, "banana": 1}}}, "training.fsdp", "known:"),
     ({"training": {"fsdp": "full_shard"}}, "training.fsdp", "boolean"),
     ({"training": {"save_steps": 0}}, "training.save_steps", "greater than or equal to 1"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-HELP = "evaluate a run directory or model on test data (BLEU, chrF, ROUGE, exact match, perplexity)"
+from honed.metrics import describe_metrics, metric_names
+
+HELP = f"evaluate a run directory or model on test data ({', '.join(metric_names())}), optionally against a baseline"
 
 
 def register(subparsers) -> None:
@@ -14,7 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, help="most tokens per answer (default 128)")
     parser.add_argument("--batch-size", type=int, help="prompts generated together (default 16)")
     parser.add_argument("--temperature", type=float, help="0 = greedy (default)")
-    parser.add_argument("--metrics", help="comma-separated subset of bleu,chrf,rouge,exact_match,perplexity,length")
+    parser.add_argument("--metrics", metavar="A,B,...",
+                        help=f"a comma-separated subset (default: all) of {describe_metrics()}")
     parser.add_argument("--examples", type=int, default=3, help="examples to print (default 3)")
     parser.add_argument("--output", help="folder for eval.json, predictions.jsonl, report.md")
     parser.set_defaults(handler=run)

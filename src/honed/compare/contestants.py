@@ -13,8 +13,6 @@ from honed.errors import UserError, nearest
 from honed.methods import get_method, method_names
 
 BASE_LABEL = "base"
-# The chapter's techniques in its order, then whatever else the registry holds.
-CHAPTER_ORDER = ["full", "lora", "prefix", "prompt", "adalora", "adapter"]
 
 
 @dataclass(frozen=True)
@@ -82,9 +80,8 @@ def plan_contestants(config: RunConfig, budget: Budget, output: Path, only: list
 
 
 def _default_entries() -> list[CompareEntry]:
-    names = [name for name in CHAPTER_ORDER if name in method_names()]
-    names += [name for name in method_names() if name not in names]
-    return [CompareEntry(method=name) for name in names]
+    """Every registered technique with its defaults, in the registry's display order (as `honed methods` lists them)."""
+    return [CompareEntry(method=name) for name in method_names()]
 
 
 def _select(entries: list[CompareEntry], only: list[str] | None) -> list[CompareEntry]:

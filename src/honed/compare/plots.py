@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from honed.compare.results import ContestantResult
+from honed.metrics import HEADLINE, score
 from honed.rundir import METRICS_FILE
 
 LOSS_PLOT = "loss_curves.png"
@@ -58,16 +59,16 @@ def _loss_curves(path: Path, trained: list[ContestantResult]) -> Path:
 def _quality_vs_params(path: Path, trained: list[ContestantResult], base: ContestantResult | None) -> Path:
     figure = _figure()
     axes = figure.add_subplot()
-    points = [r for r in trained if r.trainable_params and "rougeL" in r.metrics]
-    axes.scatter([r.trainable_params for r in points], [r.metrics["rougeL"] for r in points], s=40, zorder=3)
+    points = [r for r in trained if r.trainable_params and HEADLINE in r.metrics]
+    axes.scatter([r.trainable_params for r in points], [r.metrics[HEADLINE] for r in points], s=40, zorder=3)
     for r in points:
-        axes.annotate(r.label, (r.trainable_params, r.metrics["rougeL"]), textcoords="offset points", xytext=(5, 4),
+        axes.annotate(r.label, (r.trainable_params, r.metrics[HEADLINE]), textcoords="offset points", xytext=(5, 4),
                       fontsize="small")
-    if base is not None and "rougeL" in base.metrics:
-        axes.axhline(base.metrics["rougeL"], color="grey", linestyle="--", label="base model (untrained)")
+    if base is not None and HEADLINE in base.metrics:
+        axes.axhline(base.metrics[HEADLINE], color="grey", linestyle="--", label="base model (untrained)")
         axes.legend(fontsize="small")
     axes.set_xscale("log")
-    axes.set(xlabel="trainable parameters (log scale)", ylabel="ROUGE-L on test prompts",
+    axes.set(xlabel="trainable parameters (log scale)", ylabel=f"{score(HEADLINE).label} on test prompts",
              title="Quality against trainable parameters")
     axes.grid(alpha=0.3, which="both")
     figure.savefig(path)

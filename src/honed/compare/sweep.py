@@ -16,6 +16,7 @@ from honed.compare.contestants import Contestant, plan_contestants
 from honed.compare.results import ContestantResult, read_result, write_result
 from honed.config import RunConfig
 from honed.errors import UserError
+from honed.metrics import HEADLINE, score
 from honed.rundir import METRICS_FILE
 
 log = logging.getLogger("honed")
@@ -194,8 +195,8 @@ def _last_line(path: Path) -> str:
 
 
 def _headline(result: ContestantResult) -> str:
-    rouge = result.metrics.get("rougeL")
-    parts = [f"ROUGE-L {rouge:.2f}" if rouge is not None else None,
+    value = result.metrics.get(HEADLINE)
+    parts = [f"{score(HEADLINE).label} {value:.2f}" if value is not None else None,
              f"val loss {result.final_val_loss:.3f}" if result.final_val_loss is not None else None]
     return ", ".join(part for part in parts if part) or "measured"
 

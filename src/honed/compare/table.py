@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from honed.compare.results import ContestantResult
 from honed.methods import get_method
+from honed.metrics import Score, all_scores
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,13 @@ def columns(results: list[ContestantResult]) -> list[Column]:
         Column("tokens/s", lambda r: r.tokens_per_s, "{:.1f}", "high"),
         Column("train loss", lambda r: r.final_train_loss, "{:.3f}", "low"),
         Column("val loss", val_loss, "{:.3f}", "low"),
-        Column("perplexity", lambda r: r.metrics.get("perplexity"), "{:.2f}", "low"),
-        Column("BLEU", lambda r: r.metrics.get("bleu"), "{:.2f}", "high"),
-        Column("chrF", lambda r: r.metrics.get("chrf"), "{:.2f}", "high"),
-        Column("ROUGE-L", lambda r: r.metrics.get("rougeL"), "{:.2f}", "high"),
-        Column("exact match", lambda r: r.metrics.get("exact_match"), "{:.2f}", "high"),
+        *[_score_column(item) for item in all_scores() if item.in_comparison],
     ]
+
+
+def _score_column(item: Score) -> Column:
+    better = None if item.higher_is_better is None else "high" if item.higher_is_better else "low"
+    return Column(item.label, lambda r: r.metrics.get(item.key), "{:.2f}", better)
 
 
 def table(results: list[ContestantResult]) -> tuple[list[str], list[list[str]], list[list[bool]]]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from honed.methods import all_methods, get_method
+from honed.metrics import metric_names, stopping_scores
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -200,11 +201,12 @@ class GenerationConfig(Section):
     """Prompts generated together (left-padded)."""
 
 
+MetricName = Literal[tuple(metric_names())]  # the names in honed.metrics' table, as methods' names in the registry
+
+
 class EvalConfig(Section):
-    metrics: list[Literal["bleu", "chrf", "rouge", "exact_match", "perplexity", "length"]] = Field(
-        default_factory=lambda: ["bleu", "chrf", "rouge", "exact_match", "perplexity", "length"]
-    )
-    """Metrics to compute; drop any you do not want."""
+    metrics: list[MetricName] = Field(default_factory=metric_names)
+    """Metrics to compute (`honed eval --help` says what each measures); drop any you do not want."""
     limit: int | None = Field(None, ge=1)
     """Evaluate only the first N test rows."""
     during_training: bool = False
@@ -303,7 +305,7 @@ class RunConfig(Section):
             problems.append("training.eval_steps needs data.validation or data.val_fraction")
         metric = self.training.early_stopping_metric
         if metric and metric != "eval_loss":
-            known = generation_metric_names(self.eval.metrics)
+            known = stopping_scores(self.eval.metrics)
             if metric not in known:
                 problems.append(f"training.early_stopping_metric {metric!r}: use eval_loss or one of {known}")
             elif not self.eval.during_training:
@@ -311,12 +313,6 @@ class RunConfig(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-
-def generation_metric_names(metrics: list[str]) -> list[str]:
-    names = {"bleu": ["bleu"], "chrf": ["chrf"], "rouge": ["rouge1", "rouge2", "rougeL", "rougeLsum"],
-             "exact_match": ["exact_match"], "length": ["mean_words"]}
-    return [f"eval_{name}" for metric in metrics for name in names.get(metric, [])]
 
 
 def field_docs(model: type[BaseModel]) -> list[tuple[str, str, str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from honed.config import EvalConfig
 from honed.data import prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluation.metrics import corpus_scores
 from honed.generation import generate
+from honed.metrics import METRICS, corpus_scores
 
 
 class GenerationEval:
@@ -20,7 +20,8 @@ class GenerationEval:
         self.prompts = [prompt_ids(tokenizer, messages) for messages, _ in conversations]
         self.references = [reference for _, reference in conversations]
         self.settings = settings
-        self.metrics = [m for m in settings.metrics if m != "perplexity"]  # the Trainer reports the loss already
+        # Only what is scored on answers: the Trainer reports the validation loss (perplexity's log) already.
+        self.metrics = [m.name for m in METRICS if m.name in settings.metrics and m.on_answers]
 
     def __call__(self, model) -> dict[str, float]:
         was_training = model.training

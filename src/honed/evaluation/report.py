@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-LOWER_IS_BETTER = {"perplexity"}
-KEY_METRIC = "rougeL"
+from honed.metrics import HEADLINE, score
 
 
 def metrics_table(result) -> str:
@@ -34,19 +33,20 @@ def perplexity_notes(result) -> list[str]:
 
 
 def _signed(delta: float, name: str) -> str:
-    better = delta < 0 if name in LOWER_IS_BETTER else delta > 0
+    direction = score(name).higher_is_better
+    better = direction is not None and (delta > 0 if direction else delta < 0)
     mark = " ✓" if better and abs(delta) > 1e-9 else ""
     return f"{delta:+.2f}{mark}"
 
 
 def telling_examples(result, count: int = 3) -> list[int]:
-    """Indices of the examples where target and baseline differ most on ROUGE-L (or the first ones)."""
+    """Indices of the examples where target and baseline differ most on the headline score (or the first ones)."""
     if result.baseline is None:
         return list(range(min(count, len(result.prompts))))
 
     def gap(index: int) -> float:
         return abs(
-            result.target.per_example[index].get(KEY_METRIC, 0) - result.baseline.per_example[index].get(KEY_METRIC, 0)
+            result.target.per_example[index].get(HEADLINE, 0) - result.baseline.per_example[index].get(HEADLINE, 0)
         )
 
     return sorted(range(len(result.prompts)), key=gap, reverse=True)[:count]
@@ -65,9 +65,9 @@ def examples_section(result, indices: list[int]) -> str:
 
 
 def _answer(scored, index: int) -> str:
-    rouge = scored.per_example[index].get(KEY_METRIC)
-    score = f" (ROUGE-L {rouge:.1f})" if rouge is not None else ""
-    return f"**{scored.label}**{score}: {_one_line(scored.predictions[index]) or '(empty)'}"
+    value = scored.per_example[index].get(HEADLINE)
+    shown = f" ({score(HEADLINE).label} {value:.1f})" if value is not None else ""
+    return f"**{scored.label}**{shown}: {_one_line(scored.predictions[index]) or '(empty)'}"
 
 
 def _one_line(text: str) -> str:

@@ -12,10 +12,10 @@ from honed import rundir
 from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
-from honed.evaluation.metrics import corpus_scores, example_scores
 from honed.evaluation.perplexity import perplexity, reference_losses
 from honed.evaluation.subjects import Subject, load_baseline, load_subject, safe_name
 from honed.generation import generate
+from honed.metrics import corpus_scores, example_scores
 
 log = logging.getLogger("honed")
 

@@ -37,18 +37,9 @@ def export(run_dir: str | Path, output: str | Path, adapter_only: bool = False, 
     if method.standalone:
         return _save_model(run_dir, method, out, "full fine-tuning: the run's model is already a whole model")
     if not method.can_merge:
-        why = _why_not_mergeable(method)
-        log.warning("%s; exporting the adapter instead", why)
-        return _copy_adapter(run_dir, method, out, f"not merged: {why}")
+        log.warning("%s; exporting the adapter instead", method.unmergeable_because)
+        return _copy_adapter(run_dir, method, out, f"not merged: {method.unmergeable_because}")
     return _merge(run_dir, out, method.name)
-
-
-def _why_not_mergeable(method) -> str:
-    return {
-        "prefix": "prefix tuning's learned keys and values are extra attention inputs, not weights of the model",
-        "prompt": "prompt tuning's soft prompt is extra input embeddings, not weights of the model",
-        "adapter": "bottleneck adapters are extra layers with a non-linearity, which no weight matrix can absorb",
-    }.get(method.name, f"{method.name} cannot be folded into the base weights")
 
 
 def _check_free(out: Path, overwrite: bool) -> None:
@@ -131,7 +122,7 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     if quant not in gguf.QUANTS:
         raise UserError(f"--quant {quant}: choose one of {', '.join(gguf.QUANTS)}")
     if not method.standalone and not method.can_merge:
-        raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model: {_why_not_mergeable(method)}")
+        raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model: {method.unmergeable_because}")
     gguf.architecture(_base_config(run_dir, config, method))
     side = ollama.modelfile_path(out)
     _check_file_free([out, side], overwrite)
@@ -205,7 +196,7 @@ def _llama_cpp_alpha(run_dir: Path, method) -> float:
     if method.name != "lora":
         what = "full fine-tuning has no adapter" if method.standalone else f"this {method.name} run is not a LoRA"
         hint = "use --gguf for a whole model" if method.standalone or method.can_merge else \
-            f"and cannot be merged either ({_why_not_mergeable(method)})"
+            f"and cannot be merged either ({method.unmergeable_because})"
         raise UserError(f"{run_dir}: --gguf-adapter writes llama.cpp LoRA adapters, and {what}; {hint}")
     peft_config = json.loads((run_dir / method.artifact_dir / "adapter_config.json").read_text())
     if peft_config.get("use_dora"):

@@ -29,7 +29,8 @@ class BuildContext:
 
 @dataclass(frozen=True)
 class Method:
-    """A registry entry: a technique's name, config schema, and how it wraps, saves and reloads a model."""
+    """A registry entry: a technique's name, config schema, how it wraps, saves and reloads a model, and every fact
+    about it that a command needs (listing order, merging, sharing a served base): each fact once, here."""
 
     name: str
     summary: str
@@ -38,10 +39,12 @@ class Method:
     wrap: Callable[[Any, MethodConfig, BuildContext], Any]
     save: Callable[[Any, Path], None]
     load: Callable[[Any, Path], Any]
+    display_order: int  # place in every listing: `honed methods`, `honed compare`'s default contestants, errors
     artifact_dir: str = "adapter"
     uses_peft: bool = True
     standalone: bool = False  # the artifact is a whole model; reloading needs no base model
-    can_merge: bool = True
+    unmergeable_because: str | None = None
+    """Why the trained part cannot be folded into the base weights (`honed export` says it); None: it can."""
     can_pack: bool = True
     starts_as_base: bool = True  # before any step the wrapped model computes exactly what the base model does
     callbacks: Callable[[Any], list] = field(default=lambda model: [])
@@ -57,3 +60,7 @@ class Method:
     @property
     def shares_base(self) -> bool:
         return self.load_shared is not None
+
+    @property
+    def can_merge(self) -> bool:
+        return self.unmergeable_because is None

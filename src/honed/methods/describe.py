@@ -9,13 +9,10 @@ def describe_methods() -> str:
     from honed.config.schema import field_docs
 
     blocks = []
-    for method in sorted(all_methods(), key=lambda m: _ORDER.index(m.name) if m.name in _ORDER else 99):
+    for method in all_methods():
         lines = [f"{method.name:<8} {method.summary}"]
         lines.append(f"         default learning rate {method.default_learning_rate:g}: {method.lr_reason}")
         for name, default, doc in field_docs(method.config_cls):
             lines.append(f"           {name} = {default}  {doc}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n\nUse one with `--method NAME` or `method: {name: NAME, key: value}` in YAML."
-
-
-_ORDER = ["full", "lora", "prefix", "prompt", "adapter", "adalora", "ia3"]

@@ -20,13 +20,14 @@ def get_method(name: str) -> Method:
         return _METHODS[name]
     except KeyError:
         raise UserError(
-            f"unknown technique {name!r}{nearest(name, _METHODS)}; valid: {', '.join(_METHODS)}"
+            f"unknown technique {name!r}{nearest(name, _METHODS)}; valid: {', '.join(method_names())}"
         ) from None
 
 
 def method_names() -> list[str]:
-    return list(_METHODS)
+    return [method.name for method in all_methods()]
 
 
 def all_methods() -> list[Method]:
-    return list(_METHODS.values())
+    """In display order, whatever the order of registration."""
+    return sorted(_METHODS.values(), key=lambda method: method.display_order)

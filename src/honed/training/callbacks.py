@@ -11,6 +11,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from honed.metrics import score
+
 log = logging.getLogger("honed")
 
 
@@ -120,7 +122,8 @@ class EarlyStopping(TrainerCallback):
     def __init__(self, metric: str, patience: int):
         self.metric = metric
         self.patience = patience
-        self.lower_is_better = metric.endswith("loss") or "perplexity" in metric
+        # The Trainer's loss, or a score whose direction the metrics table gives (the schema admits no other).
+        self.lower_is_better = metric == "eval_loss" or not score(metric.removeprefix("eval_")).higher_is_better
         self.best: float | None = None
         self.bad_evaluations = 0
 

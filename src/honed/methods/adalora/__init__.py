@@ -89,12 +89,38 @@ def _callbacks(model) -> list:
     from transformers import TrainerCallback
 
     class RankAllocator(TrainerCallback):
-        """Calls AdaLoRA's update_and_allocate after each optimizer step, while gradients are still there."""
+        """Calls AdaLoRA's update_and_allocate after each optimizer step, while gradients are still there. Its
+        importance averages and rank pattern are training state: they go into each checkpoint, so a resumed run
+        allocates ranks as the uninterrupted one does."""
 
         def on_optimizer_step(self, args, state, control, **kwargs):
             model.base_model.update_and_allocate(state.global_step)
 
+        def checkpoint_state(self) -> dict:
+            return allocator_state(model)
+
+        def restore_checkpoint_state(self, saved: dict) -> None:
+            restore_allocator_state(model, saved)
+
     return [RankAllocator()]
+
+
+def allocator_state(model) -> dict:
+    """peft's RankAllocator keeps exponential averages of each weight's importance (`exp_avg_ipt`) and its
+    uncertainty (`exp_avg_unc`) across steps, and the config the rank pattern pruning produced; a restart from
+    empty averages would prune on a few steps' evidence (or fail: the final allocation needs them)."""
+    allocator = model.base_model.rankallocator
+    config = model.peft_config[model.base_model.trainable_adapter_name]
+    return {"ipt": dict(allocator.ipt), "exp_avg_ipt": dict(allocator.exp_avg_ipt),
+            "exp_avg_unc": dict(allocator.exp_avg_unc), "rank_pattern": config.rank_pattern}
+
+
+def restore_allocator_state(model, saved: dict) -> None:
+    allocator = model.base_model.rankallocator
+    device = next(p.device for p in model.parameters() if p.requires_grad)
+    for name in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+        setattr(allocator, name, {key: value.to(device) for key, value in saved[name].items()})
+    model.peft_config[model.base_model.trainable_adapter_name].rank_pattern = saved["rank_pattern"]
 
 
 def orthogonality_penalty(model):
@@ -117,6 +143,7 @@ def orthogonality_penalty(model):
 METHOD = register(
     Method(
         name="adalora",
+        display_order=6,
         summary="AdaLoRA: LoRA with ranks re-allocated by importance during training (the chapter's 'adapters').",
         config_cls=AdaLoraConfig,
         default_learning_rate=2e-2,

@@ -29,6 +29,7 @@ def _load(base_model, path):
 METHOD = register(
     Method(
         name="adapter",
+        display_order=5,
         summary="Bottleneck adapters (Houlsby/Pfeiffer): small MLPs after attention/MLP outputs; honed's own module.",
         config_cls=AdapterConfig,
         default_learning_rate=1e-3,
@@ -37,7 +38,8 @@ METHOD = register(
         save=_save,
         load=_load,
         uses_peft=False,
-        can_merge=False,
+        unmergeable_because="bottleneck adapters are extra layers with a non-linearity, which no"
+        " weight matrix can absorb",
     )
 )
 

@@ -32,6 +32,7 @@ def _load(base_model, path: Path):
 METHOD = register(
     Method(
         name="full",
+        display_order=1,
         summary="Full fine-tuning: every weight of the model trains. Most capacity, most memory; saves a whole model.",
         config_cls=FullConfig,
         default_learning_rate=5e-5,
@@ -43,6 +44,6 @@ METHOD = register(
         uses_peft=False,
         standalone=True,
         trains_base_weights=True,
-        can_merge=False,
+        unmergeable_because="full fine-tuning trains the weights themselves: its run already holds a whole model",
     )
 )

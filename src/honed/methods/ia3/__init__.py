@@ -31,6 +31,7 @@ def _wrap(model, config: IA3Config, context: BuildContext):
 METHOD = register(
     Method(
         name="ia3",
+        display_order=7,
         summary="IA3: learned scaling vectors on keys, values and feed-forward activations; fewest parameters.",
         config_cls=IA3Config,
         default_learning_rate=5e-3,

@@ -45,6 +45,7 @@ def _wrap(model, config: LoraConfig, context: BuildContext):
 METHOD = register(
     Method(
         name="lora",
+        display_order=2,
         summary="LoRA: low-rank updates beside frozen linear layers; small to save, mergeable. DoRA/rsLoRA as options.",
         config_cls=LoraConfig,
         default_learning_rate=1e-3,

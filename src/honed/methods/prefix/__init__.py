@@ -37,6 +37,7 @@ def _wrap(model, config: PrefixConfig, context: BuildContext):
 METHOD = register(
     Method(
         name="prefix",
+        display_order=3,
         summary="Prefix tuning: learned key/value vectors at every layer steer a frozen model; tiny, cannot merge.",
         config_cls=PrefixConfig,
         default_learning_rate=1e-2,
@@ -44,7 +45,8 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
-        can_merge=False,
+        unmergeable_because="prefix tuning's learned keys and values are extra attention inputs,"
+        " not weights of the model",
         can_pack=False,
         starts_as_base=False,
     )

@@ -60,6 +60,7 @@ def _virtual_tokens(model) -> int:
 METHOD = register(
     Method(
         name="prompt",
+        display_order=4,
         summary="Prompt tuning: learned soft-prompt embeddings before the input steer a frozen model; smallest.",
         config_cls=PromptConfig,
         default_learning_rate=3e-2,
@@ -67,7 +68,7 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
-        can_merge=False,
+        unmergeable_because="prompt tuning's soft prompt is extra input embeddings, not weights of the model",
         can_pack=False,
         starts_as_base=False,
         prepended_positions=_virtual_tokens,

@@ -1,0 +1,25 @@
+"""Each technique's facts live in its registry entry, and every command reads them from there."""
+
+from __future__ import annotations
+
+from honed.compare.budget import BUDGETS
+from honed.compare.contestants import plan_contestants
+from honed.config import validate
+from honed.methods import all_methods, describe_methods, method_names
+
+
+def test_every_listing_of_techniques_has_one_order(tmp_path):
+    """`honed methods`, the registry's names and `honed compare`'s default contestants list techniques alike."""
+    listed = [block.split()[0] for block in describe_methods().split("\n\n")[:-1]]
+    config = validate({"data": {"train": "train.jsonl", "test": "test.jsonl"}})
+    compared = [c.label for c in plan_contestants(config, BUDGETS["quick"], tmp_path)][1:]  # after the base model
+    assert listed == method_names() == compared
+    assert listed[:4] == ["full", "lora", "prefix", "prompt"]  # the chapter's order first
+
+
+def test_merging_and_sharing_a_served_base_are_fields_of_each_entry():
+    assert {m.name for m in all_methods() if m.shares_base} == {"lora", "ia3"}
+    assert {m.name for m in all_methods() if not m.can_merge} == {"full", "prefix", "prompt", "adapter"}
+    for method in all_methods():
+        assert method.can_merge == (method.unmergeable_because is None)
+        assert not method.shares_base or method.can_merge  # what shares a base is an adapter of weights

@@ -20,23 +20,36 @@ ROWS = [{"prompt": f"Question {i}: where is parcel {i}?", "completion": f"Parcel
         for i in range(20)]
 
 
-def _config(tiny_model, data, out, **training) -> dict:
+def _config(tiny_model, data, out, method: dict | None = None, **training) -> dict:
     settings = {"max_steps": 8, "batch_size": 2, "grad_accum": 2, "save_steps": 2, "keep_checkpoints": 10,
                 "logging_steps": 1, "learning_rate": 5e-3, "warmup": 0.0, **training}
-    return {"model": str(tiny_model), "method": {"name": "lora", "dropout": 0.1}, "data": {"train": str(data)},
-            "training": settings, "output": str(out)}
+    return {"model": str(tiny_model), "method": method or {"name": "lora", "dropout": 0.1},
+            "data": {"train": str(data)}, "training": settings, "output": str(out)}
+
+
+def _start(config: dict, tmp_path: Path, fault: str = "none", step: int = 0) -> subprocess.Popen:
+    path = tmp_path / f"config-{abs(hash((json.dumps(config), fault, step)))}.json"
+    path.write_text(json.dumps(config))
+    return subprocess.Popen([sys.executable, str(HERE / "interrupt.py"), str(path), fault, str(step)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _run(config: dict, tmp_path: Path, fault: str = "none", step: int = 0) -> subprocess.CompletedProcess:
-    path = tmp_path / f"config-{abs(hash((json.dumps(config), fault, step)))}.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run([sys.executable, str(HERE / "interrupt.py"), str(path), fault, str(step)],
-                          capture_output=True, text=True, timeout=600)
+    return _finish(_start(config, tmp_path, fault, step))
 
 
 def _losses(run: Path) -> list[tuple[int, float]]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [(row["step"], row["loss"]) for row in rows if "loss" in row]
+
+
+def _adapter_config(run: Path) -> dict:
+    return json.loads((run / "adapter" / "adapter_config.json").read_text())
 
 
 def _tensors(path: Path) -> dict:
@@ -54,21 +67,31 @@ def data(tmp_path) -> Path:
     return write_jsonl(tmp_path / "train.jsonl", ROWS)
 
 
-@pytest.mark.parametrize("packing, precision", [(True, "fp32"), (False, "fp32"), (True, "bf16")],
-                         ids=["packed", "padded", "packed-bf16"])
-def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_path, packing, precision):
+LORA = {"name": "lora", "dropout": 0.1}
+ARTIFACTS = {"full": "model/model.safetensors"}
+
+
+@pytest.mark.parametrize(
+    ("method", "packing", "precision"),
+    [(LORA, True, "fp32"), ({"name": "prefix"}, False, "fp32"), (LORA, True, "bf16"),
+     ({"name": "adalora", "dropout": 0.1}, True, "fp32"), ({"name": "full"}, True, "fp32")],
+    ids=["lora-packed", "prefix-padded", "lora-packed-bf16", "adalora", "full"],
+)
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_path, method, packing, precision):
     """Dropout on, gradient accumulation 2, killed mid-epoch (5 optimizer steps an epoch, killed after step 5 with
     the last checkpoint at step 4), over an epoch boundary. Equal per-step losses also mean the same data order.
-    Bit for bit within one precision: bf16 keeps fp32 master weights, which the checkpoint holds."""
-    reference = tmp_path / "reference"
-    result = _run(_config(tiny_model, data, reference, packing=packing, precision=precision), tmp_path)
-    assert result.returncode == 0, result.stderr
-
-    killed = tmp_path / "killed"
-    config = _config(tiny_model, data, killed, packing=packing, precision=precision)
+    Bit for bit within one precision: bf16 keeps fp32 master weights, which the checkpoint holds. AdaLoRA's run is
+    scaled to tinit=0, tfinal=4: it prunes ranks at steps 1-3, fixes its pattern at step 4 from the importance
+    averages the checkpoint holds, and masks by that pattern after it."""
+    artifact = ARTIFACTS.get(method["name"], "adapter/adapter_model.safetensors")
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    config = _config(tiny_model, data, killed, method, packing=packing, precision=precision)
+    uninterrupted = _start({**config, "output": str(reference)}, tmp_path)  # side by side: two cores, half the wait
     result = _run(config, tmp_path, "kill", 5)
     assert result.returncode == -9
-    assert not (killed / "adapter").exists()
+    result = _finish(uninterrupted)
+    assert result.returncode == 0, result.stderr
+    assert not (killed / artifact).parent.exists()
     assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000002", "step-0000004"]
 
     result = _run({**config, "training": {**config["training"], "resume": "auto"}}, tmp_path)
@@ -76,8 +99,10 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_
     assert "resuming from" in result.stderr and "step-0000004" in result.stderr
 
     assert _losses(killed) == _losses(reference)
-    _assert_same(_tensors(killed / "adapter" / "adapter_model.safetensors"),
-                 _tensors(reference / "adapter" / "adapter_model.safetensors"))
+    _assert_same(_tensors(killed / artifact), _tensors(reference / artifact))
+    if method["name"] == "adalora":  # the pattern fixed at step 4 from the restored averages, as saved
+        pattern = _adapter_config(reference)["rank_pattern"]
+        assert pattern and _adapter_config(killed)["rank_pattern"] == pattern
     last = "checkpoints/step-0000008"
     _assert_same(_tensors(killed / last / "optimizer.safetensors"), _tensors(reference / last / "optimizer.safetensors"))
     assert json.loads((killed / last / "scheduler.json").read_text()) == \

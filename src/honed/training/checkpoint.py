@@ -7,7 +7,8 @@ The Trainer's own checkpoints pickle the optimizer, scheduler and RNG state (`op
         weights.safetensors     the trainable parameters (adapter, prompt, or every weight for full fine-tuning)
         optimizer.safetensors   optimizer state tensors      optimizer.json   its param groups and scalars
         rng.safetensors         torch RNG states             rng.json         python and numpy RNG states
-        scheduler.json  trainer_state.json  extra.safetensors (technique state, e.g. AdaLoRA's importance scores)
+        scheduler.json  trainer_state.json
+        extra.safetensors       technique state, e.g. AdaLoRA's importance averages; extra.json its rank pattern
         COMPLETE.json           written last: the step and a SHA-256 of every file above
 
 A checkpoint is written into `.step-0000040.partial/` and renamed into place only when complete, so a crash or a

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from honed.training.checkpoint import (
     TRAINER_STATE,
@@ -18,6 +19,21 @@ from honed.training.checkpoint import (
 )
 
 WEIGHTS = "weights.safetensors"
+EXTRA = ("extra.safetensors", "extra.json")
+
+
+@runtime_checkable
+class TechniqueState(Protocol):
+    """A technique's callback that carries state across optimizer steps besides weights and optimizer (AdaLoRA's
+    importance averages): it goes into the checkpoint's extra.safetensors + extra.json, keyed by the class name."""
+
+    def checkpoint_state(self) -> dict: ...
+
+    def restore_checkpoint_state(self, saved: dict) -> None: ...
+
+
+def technique_states(callbacks) -> dict:
+    return {type(c).__name__: c for c in callbacks if isinstance(c, TechniqueState)}
 
 
 def trainable_state(model) -> dict:
@@ -44,7 +60,13 @@ def state_writers(trainer) -> list:
     def state(folder: Path) -> None:
         trainer.state.save_to_json(str(folder / TRAINER_STATE))
 
-    return [weights, optimizer, scheduler, rng, state]
+    def extra(folder: Path) -> None:
+        states = technique_states(trainer.callback_handler.callbacks)
+        if states:
+            saved = {name: c.checkpoint_state() for name, c in states.items()}
+            save_tensors_and_json(folder / EXTRA[0], folder / EXTRA[1], saved)
+
+    return [weights, optimizer, scheduler, rng, state, extra]
 
 
 def load_weights(model, folder: Path) -> None:
@@ -62,6 +84,18 @@ def load_weights(model, folder: Path) -> None:
     with torch.no_grad():
         for name, parameter in expected.items():
             parameter.copy_(tensors[name])
+
+
+def load_technique_state(callbacks, folder: Path) -> None:
+    states = technique_states(callbacks)
+    if not states:
+        return
+    if not (folder / EXTRA[0]).is_file():
+        raise CorruptCheckpoint(f"{folder}: holds no technique state ({EXTRA[0]}) that {', '.join(states)} needs to "
+                                "continue; it was written by an older honed, so this run cannot resume from it")
+    saved = load_tensors_and_json(folder / EXTRA[0], folder / EXTRA[1])
+    for name, callback in states.items():
+        callback.restore_checkpoint_state(saved[name])
 
 
 def load_optimizer(optimizer, folder: Path) -> None:

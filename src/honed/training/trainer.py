@@ -193,9 +193,10 @@ def _trainer_class():
             log.info("checkpoint saved: %s", path)
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-            from honed.training.resume import load_weights
+            from honed.training.resume import load_technique_state, load_weights
 
             load_weights(self.model, Path(resume_from_checkpoint))
+            load_technique_state(self.callback_handler.callbacks, Path(resume_from_checkpoint))
 
         def _load_optimizer_and_scheduler(self, checkpoint):
             from honed.training.resume import load_optimizer, load_scheduler

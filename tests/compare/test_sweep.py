@@ -109,3 +109,23 @@ def test_cli_refuses_an_unknown_technique_in_one_line(recipe, tmp_path):
         "full, prefix, adapter, adalora, ia3"  # the config's own entries, then the rest in the registry's order
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_the_configs_output_is_the_comparison_folder(recipe, tmp_path):
+    """`output:` in the config is honoured as `--output` is (the flag wins when both are given), never ignored."""
+    config = recipe.read_text() + "output: chosen\n"
+    recipe.write_text(config)
+    result = subprocess.run([sys.executable, "-m", "honed", "compare", str(recipe), "--methods", "base"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "chosen" / "compare.json").is_file() and (tmp_path / "chosen" / "report.md").is_file()
+    assert not (tmp_path / "runs").exists()
+
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("keep me")
+    recipe.write_text(config.replace("output: chosen", f"output: {taken}"))
+    result = subprocess.run([sys.executable, "-m", "honed", "compare", str(recipe), "--methods", "base"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 2 and f"{taken}: folder exists and is not a honed comparison" in result.stderr
+    assert [p.name for p in taken.iterdir()] == ["notes.txt"]

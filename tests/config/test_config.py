@@ -33,7 +33,7 @@ def test_defaults_without_a_file():
     assert isinstance(config, RunConfig)
     assert config.model == "smollm2-135m"
     assert config.method.name == "lora" and config.method.r == 8
-    assert config.output == "runs/lora"
+    assert config.output is None and config.run_dir == Path("runs/lora")  # each verb has its own default
     assert config.data.max_length == 1024 and config.data.train_on == "completion"
     assert config.training.learning_rate is None
 
@@ -105,7 +105,7 @@ def test_method_name_shorthand(tmp_path, name):
     config = load_config(write_yaml(tmp_path, f"method: {name}\n"))
     assert config.method.name == name
     assert config.method == type(config.method)()  # every setting at its default
-    assert config.output == f"runs/{name}"
+    assert config.run_dir == Path(f"runs/{name}")
 
 
 def test_method_mapping_without_name_is_lora():
@@ -136,7 +136,7 @@ def test_switching_method_drops_the_old_methods_keys(tmp_path, values, overrides
     config = load_config(path, overrides, values)
     assert config.method.name == "prefix"
     assert config.method.num_virtual_tokens == 20
-    assert config.output == "runs/prefix"
+    assert config.run_dir == Path("runs/prefix")
 
 
 def test_switching_method_then_setting_its_keys(tmp_path):

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     parser.add_argument("--budget", choices=list(BUDGETS),
                         help="; ".join(f"{b.name}: {b.max_steps} steps of {b.batch_size} rows, {b.eval_rows} test "
                                        f"prompts" for b in BUDGETS.values()) + " (default: compare.budget, standard)")
-    parser.add_argument("--output", metavar="DIR", help="comparison folder (default: runs/compare-<config>-<budget>)")
+    parser.add_argument("--output", metavar="DIR",
+                        help="comparison folder (default: the config's output, else runs/compare-<config>-<budget>)")
     parser.add_argument("--force", action="store_true", help="measure again techniques already measured")
     parser.add_argument("--model", dest="model", metavar="VALUE", help="base model")
     parser.add_argument("--data", dest="data.train", metavar="VALUE", help="training data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from honed.cli.common import add_run_flags, run_flag_values
 
-HELP = "validate a config and print it resolved (nothing is loaded or trained)"
+HELP = "validate a config and print it resolved as honed train runs it (nothing is loaded or trained)"
 
 
 def register(subparsers) -> None:
@@ -16,5 +16,5 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from honed.config import load_config, to_yaml
 
-    print(to_yaml(load_config(args.config, args.overrides, run_flag_values(args))), end="")
+    print(to_yaml(load_config(args.config, args.overrides, run_flag_values(args)).for_training()), end="")
     return 0

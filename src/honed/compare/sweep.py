@@ -42,9 +42,10 @@ def compare(
     source: str | None = None,
 ) -> Comparison:
     """Train and evaluate each technique (skipping those already measured with the same settings unless `force`),
-    then write the table, plots, report.md and report.html."""
+    then write the table, plots, report.md and report.html into `output`, else the config's `output`, else
+    runs/compare-<config>-<budget>."""
     budget_ = get_budget(budget or config.compare.budget)
-    out = Path(output) if output else default_output(source, budget_.name)
+    out = Path(output or config.output or default_output(source, budget_.name))
     contestants = plan_contestants(config, budget_, out, only)
     _claim(out)
     _write_marker(out, config, budget_, source)

@@ -44,7 +44,7 @@ def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str)
     summary = trained.summary
     del trained
     gc.collect()
-    run_dir = Path(config.output)
+    run_dir = config.run_dir
     artifact = run_dir / get_method(config.method.name).artifact_dir
     evaluation = evaluate(str(run_dir), data=test_data, settings=settings, output=eval_dir(run_dir))
     return {
@@ -72,7 +72,7 @@ def _evaluate_base(config: RunConfig, settings: EvalConfig, test_data: str) -> d
 
     subject = load_base_subject(config.model, data=config.data, trust_remote_code=config.trust_remote_code)
     total = sum(p.numel() for p in subject.model.parameters())
-    evaluation = evaluate_subject(subject, data=test_data, settings=settings, output=eval_dir(config.output))
+    evaluation = evaluate_subject(subject, data=test_data, settings=settings, output=eval_dir(config.run_dir))
     return {"trainable_params": 0, "total_params": total, "metrics": evaluation.target.metrics,
             "eval_dir": str(evaluation.output_dir)}
 

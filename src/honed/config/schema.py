@@ -5,6 +5,7 @@ Each field is documented once, by the docstring under it; `honed config --help-f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -131,8 +132,6 @@ class TrainingConfig(Section):
     @field_validator("resume")
     @classmethod
     def _resume_point_exists(cls, value: str | None) -> str | None:
-        from pathlib import Path
-
         if value is not None and value != "auto" and not Path(value).is_dir():
             raise ValueError("no such checkpoint folder; use 'auto' or a path to runs/<run>/checkpoints/step-...")
         return value
@@ -141,7 +140,6 @@ class TrainingConfig(Section):
     @classmethod
     def _deepspeed_file_or_stage(cls, value: Any) -> Any:
         import json
-        from pathlib import Path
 
         if value is None or value in (2, 3) or (isinstance(value, str) and value in ("2", "3")):
             return int(value) if value is not None else None
@@ -272,13 +270,23 @@ class RunConfig(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     output: str | None = None
-    """Run directory; defaults to runs/<technique>."""
+    """Where the command writes: `honed train`'s run directory (default runs/<technique>), `honed compare`'s
+    comparison folder (default runs/compare-<config>-<budget>). `--output` sets it too."""
     overwrite: bool = False
     """Replace a non-empty run directory (otherwise it is an error, so nothing is lost)."""
     trust_remote_code: bool = False
     """Run code shipped with a hub model. Off unless you trust its author."""
     compare: CompareConfig = Field(default_factory=CompareConfig)
     """Settings of `honed compare` (ignored by `honed train`)."""
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory `honed train` writes: `output`, else runs/<technique>."""
+        return Path(self.output or f"runs/{self.method.name}")
+
+    def for_training(self) -> RunConfig:
+        """The config as `honed train` runs it (and saves it in the run): `output` names the run directory."""
+        return self.model_copy(update={"output": str(self.run_dir)})
 
     @field_validator("method", mode="before")
     @classmethod
@@ -288,12 +296,6 @@ class RunConfig(Section):
         if isinstance(value, dict) and "name" not in value:
             return {"name": "lora", **value}
         return value
-
-    @model_validator(mode="after")
-    def _default_output(self) -> RunConfig:
-        if self.output is None:
-            self.output = f"runs/{self.method.name}"
-        return self
 
     @model_validator(mode="after")
     def _evaluation_needs_its_inputs(self) -> RunConfig:

@@ -36,9 +36,9 @@ class Trained:
 def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:
     """Fine-tune as the config says; returns the run directory and the trained model still in memory. `callbacks`
     are extra transformers TrainerCallbacks."""
-    config = _as_config(config)
+    config = _as_config(config).for_training()
+    run_dir = config.run_dir
     method = get_method(config.method.name)
-    run_dir = Path(config.output)
     main = is_main_process()
     resume_from = _resume_point(run_dir, config) if config.training.resume else None
     if not config.training.resume:

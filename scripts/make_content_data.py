@@ -12,9 +12,12 @@ style:
     <call to action specific to the content type>
     Fernway — made for the long way round.
 
-Run from the repository root (stdlib only, fully deterministic):
+Run from anywhere (stdlib only, fully deterministic):
 
-    python scripts/make_content_data.py
+    python scripts/make_content_data.py [OUT_DIR]
+
+OUT_DIR (default: this repository's examples/data/content) is where the splits go;
+the tests regenerate into a temporary folder and compare byte for byte.
 
 Writes examples/data/content/train.jsonl (320 rows) and
 examples/data/content/test.jsonl (64 rows). Every content type reserves one
@@ -30,12 +33,12 @@ import random
 import re
 from pathlib import Path
 
-from synthetic_data import generate_splits, write_splits
+from synthetic_data import generate_splits, output_dir, write_splits
 
 SEED = 29
 N_TRAIN = 320
 N_TEST = 64
-OUT_DIR = Path("examples/data/content")
+OUT_DIR = Path(__file__).resolve().parents[1] / "examples" / "data" / "content"
 
 SYSTEM = "You are Fernway's brand copywriter."
 SIGNATURE = "Fernway — made for the long way round."
@@ -467,7 +470,7 @@ def main() -> None:
         # A fresh request is required; prefer one whose copy is fresh too.
         prefer_fresh_train_answers=True, check=check_reuse)
     print(f"content types: {len(CONTENT_TYPES)}")
-    write_splits(OUT_DIR, train, test, N_TRAIN, N_TEST)
+    write_splits(output_dir(OUT_DIR), train, test, N_TRAIN, N_TEST)
 
 
 if __name__ == "__main__":

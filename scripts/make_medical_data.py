@@ -13,9 +13,12 @@ dataset teaches a small chat model a distinctive, consistent house style:
 THIS IS NOT MEDICAL ADVICE. The data is synthetic and exists only to
 demonstrate fine-tuning; it must never be used to answer real patients.
 
-Run from the repository root (stdlib only, fully deterministic):
+Run from anywhere (stdlib only, fully deterministic):
 
-    python scripts/make_medical_data.py
+    python scripts/make_medical_data.py [OUT_DIR]
+
+OUT_DIR (default: this repository's examples/data/medical) is where the splits go;
+the tests regenerate into a temporary folder and compare byte for byte.
 
 Writes examples/data/medical/train.jsonl (320 rows) and
 examples/data/medical/test.jsonl (64 rows). Every topic reserves one of its
@@ -30,12 +33,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from synthetic_data import add_tone, generate_splits, write_splits
+from synthetic_data import add_tone, generate_splits, output_dir, write_splits
 
 SEED = 29
 N_TRAIN = 320
 N_TEST = 64
-OUT_DIR = Path("examples/data/medical")
+OUT_DIR = Path(__file__).resolve().parents[1] / "examples" / "data" / "medical"
 
 SYSTEM = "You are the Northfield Clinic nurse line's patient-information assistant."
 OPENING = "Thank you for your question. Here is general information from the Northfield Clinic nurse line:"
@@ -670,7 +673,7 @@ def main() -> None:
         sample=lambda rng, t: t["slots"](rng), render=render_question,
         answer=lambda t, s: build_answer(t["points"](s)))
     print(f"topics: {len(TOPICS)}")
-    write_splits(OUT_DIR, train, test, N_TRAIN, N_TEST)
+    write_splits(output_dir(OUT_DIR), train, test, N_TRAIN, N_TEST)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ distinctive, consistent house style:
     3. <step>
     Reply here if you need anything else. — Brightwave Support
 
-Run from the repository root (stdlib only, fully deterministic):
+Run from anywhere (stdlib only, fully deterministic):
 
-    python scripts/make_support_data.py
+    python scripts/make_support_data.py [OUT_DIR]
+
+OUT_DIR (default: this repository's examples/data/support) is where the splits go;
+the tests regenerate into a temporary folder and compare byte for byte.
 
 Writes examples/data/support/train.jsonl (360 rows) and
 examples/data/support/test.jsonl (60 rows). Every topic reserves one of its
@@ -28,12 +31,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from synthetic_data import add_tone, generate_splits, write_splits
+from synthetic_data import add_tone, generate_splits, output_dir, write_splits
 
 SEED = 13
 N_TRAIN = 360
 N_TEST = 60
-OUT_DIR = Path("examples/data/support")
+OUT_DIR = Path(__file__).resolve().parents[1] / "examples" / "data" / "support"
 
 SYSTEM = "You are Brightwave's support assistant."
 OPENING = "Hi there, thanks for contacting Brightwave Support."
@@ -773,7 +776,7 @@ def main() -> None:
         sample=lambda rng, t: t["slots"](rng), render=render_question,
         answer=lambda t, s: build_answer(t["steps"](s)))
     print(f"topics: {len(TOPICS)}")
-    write_splits(OUT_DIR, train, test, N_TRAIN, N_TEST)
+    write_splits(output_dir(OUT_DIR), train, test, N_TRAIN, N_TEST)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,6 +124,14 @@ def generate_splits(
     rng.shuffle(train)
     rng.shuffle(test)
     return train, test
+
+
+def output_dir(default: Path) -> Path:
+    """The folder given as the script's only argument, else `default` (the bundled dataset's folder): a test
+    regenerates each dataset elsewhere and compares it with the bundled one byte for byte."""
+    if len(sys.argv) > 2:
+        raise SystemExit(f"usage: {sys.argv[0]} [OUT_DIR]")
+    return Path(sys.argv[1]) if len(sys.argv) == 2 else default
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

@@ -38,10 +38,12 @@ def evaluate(
     output: str | Path | None = None,
 ) -> EvalResult:
     """Score a run directory (or a base model) on test data, optionally against a baseline ('base' or another run);
-    writes eval.json, predictions.jsonl and report.md."""
-    from honed.evaluation import evaluate as evaluate_target
+    writes eval.json, predictions.jsonl and report.md (into the run's eval/ unless `output` says otherwise)."""
+    from honed.evaluation import evaluate_subject, load_baseline, load_subject
 
-    return evaluate_target(target, data, baseline, settings, output)
+    subject = load_subject(str(target))
+    other = load_baseline(str(baseline), subject) if baseline else None
+    return evaluate_subject(subject, data, other, settings, output)
 
 
 def load_config(

@@ -10,7 +10,7 @@ import pytest
 
 from honed.data import prompt_ids
 from honed.data.encoding import IGNORE_INDEX, encode_row
-from honed.evaluation import evaluate
+from honed import evaluate
 from honed.generation import left_pad
 from honed.methods import method_names
 from honed.training import fit

@@ -36,7 +36,7 @@ def run_contestant(spec: dict) -> ContestantResult:
 
 
 def _train_and_evaluate(config: RunConfig, settings: EvalConfig, test_data: str) -> dict:
-    from honed.evaluation import evaluate
+    from honed import evaluate
     from honed.methods import get_method
     from honed.training import fit
 

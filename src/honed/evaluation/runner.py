@@ -1,4 +1,4 @@
-"""evaluate(): generate answers to held-out prompts, score them, and compare with a baseline."""
+"""Evaluation (`honed.evaluate`): generate answers to held-out prompts, score them, and compare with a baseline."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
 from honed.evaluation.perplexity import perplexity, reference_losses
-from honed.evaluation.subjects import Subject, load_baseline, load_subject, safe_name
+from honed.evaluation.subjects import Subject, safe_name
 from honed.generation import generate
 from honed.metrics import corpus_scores, example_scores
 
@@ -39,20 +39,6 @@ class EvalResult:
     summary: dict = field(default_factory=dict)
 
 
-def evaluate(
-    target: str | Path,
-    data: str | Path | None = None,
-    baseline: str | Path | None = None,
-    settings: EvalConfig | None = None,
-    output: str | Path | None = None,
-) -> EvalResult:
-    """Evaluate a run directory (or a base model) on test data, optionally against a baseline, and write
-    eval.json, predictions.jsonl and report.md."""
-    subject = load_subject(str(target))
-    other = load_baseline(str(baseline), subject) if baseline else None
-    return evaluate_subject(subject, data, other, settings, output)
-
-
 def evaluate_subject(
     subject: Subject,
     data: str | Path | None = None,
@@ -60,7 +46,8 @@ def evaluate_subject(
     settings: EvalConfig | None = None,
     output: str | Path | None = None,
 ) -> EvalResult:
-    """evaluate() for a model already in memory (honed compare scores the base model it loaded itself)."""
+    """Score a model already loaded (`honed.evaluate` loads it from a reference; honed compare scores the base
+    model it loaded itself) and write eval.json, predictions.jsonl and report.md."""
     settings = settings or EvalConfig()
     source = str(data or subject.data.test or "")
     if not source:

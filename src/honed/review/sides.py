@@ -55,7 +55,7 @@ def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
         return _read_predictions(existing)
     if data is None:
         raise UserError(f"review: {side} has no predictions yet; pass --data test.jsonl to generate them")
-    from honed.evaluation import evaluate
+    from honed import evaluate
 
     log.info("generating %s's answers with honed eval%s", side, " (and its base model's)" if with_base else "")
     evaluate(str(path), data=data, baseline="base" if with_base else None)

@@ -33,7 +33,7 @@ INVALID = [
     ({"training": {"deepspeed": 2, "fsdp": True}}, "training", "choose one"),
     ({"training": {"deepspeed": 2, "save_steps": 10}}, "training", "not supported yet"),
     ({"training": {"deepspeed": 3, "resume": "auto"}}, "training", "not supported yet"),
-    ({"training": {"fsdp": {"reshard_after_forward": True, "banana": 1}}}, "training.fsdp", "known:"),
+    ({"training": {"fsdp": {"fsdp_cpu_offload": True, "banana": 1}}}, "training.fsdp", "known:"),
     ({"training": {"fsdp": "full_shard"}}, "training.fsdp", "boolean"),
     ({"training": {"save_steps": 0}}, "training.save_steps", "greater than or equal to 1"),
     ({"training": {"keep_checkpoints": 0}}, "training.keep_checkpoints", "greater than or equal to 1"),

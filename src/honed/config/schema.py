@@ -125,9 +125,9 @@ class TrainingConfig(Section):
     """DeepSpeed ZeRO: a JSON config file (the chapter's `deepspeed="ds_config.json"`), or 2 or 3 for honed's ZeRO
     stage config with the Trainer's 'auto' values. Needs the deepspeed package and GPUs; launch with --nproc."""
     fsdp: bool | dict[str, Any] = False
-    """PyTorch FSDP2 through the Trainer: true (shard parameters, gradients and optimizer state; reshard after each
-    forward), or the Trainer's fsdp_config as a mapping, e.g. {reshard_after_forward: false, cpu_offload: true}.
-    GPUs only; launch with --nproc."""
+    """PyTorch FSDP2, applied by transformers as the model loads: true (each process holds its share of parameters,
+    gradients and optimizer state; checkpoints are sharded), or options of transformers' DistributedConfig as a
+    mapping, e.g. {fsdp_cpu_offload: true}. Launch with --nproc N (N >= 2); GPUs or CPUs."""
 
     @field_validator("resume")
     @classmethod
@@ -156,9 +156,7 @@ class TrainingConfig(Section):
     @field_validator("fsdp")
     @classmethod
     def _fsdp_options(cls, value: bool | dict) -> bool | dict:
-        known = {"reshard_after_forward", "cpu_offload", "auto_wrap_policy", "transformer_layer_cls_to_wrap",
-                 "min_num_params", "activation_checkpointing", "cpu_ram_efficient_loading", "state_dict_type",
-                 "limit_all_gathers", "use_orig_params", "sync_module_states", "version"}
+        known = {"fsdp_plan", "fsdp_cpu_offload", "fsdp_mixed_precision", "dp_replicate_size"}
         unknown = sorted(set(value) - known) if isinstance(value, dict) else []
         if unknown:
             raise ValueError(f"unknown FSDP option(s) {unknown}; known: {', '.join(sorted(known))}")

@@ -29,14 +29,16 @@ def load_tokenizer(reference: str, trust_remote_code: bool = False):
     return tokenizer
 
 
-def load_model(reference: str, dtype=None, trust_remote_code: bool = False):
+def load_model(reference: str, dtype=None, trust_remote_code: bool = False, **options):
+    """`options` go to from_pretrained as they are (training.fsdp passes a DistributedConfig: transformers shards
+    the model across the processes as it loads)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(reference)
     try:
         return AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code
+            path, dtype=dtype or torch.float32, trust_remote_code=trust_remote_code, **options
         )
     except OSError as e:
         raise UserError(f"model {reference!r}: not a local folder and not reachable on the hub ({_first_line(e)})") from None

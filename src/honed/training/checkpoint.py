@@ -8,6 +8,8 @@ The Trainer's own checkpoints pickle the optimizer, scheduler and RNG state (`op
         optimizer.safetensors   optimizer state tensors      optimizer.json   its param groups and scalars
         rng.safetensors         torch RNG states             rng.json         python and numpy RNG states
         scheduler.json  trainer_state.json
+        shards/                 under FSDP, in place of weights and optimizer: each process's shard (safetensors,
+                                written with torch.distributed.checkpoint), optimizer_groups.json, rng-<rank>.*
         extra.safetensors       technique state, e.g. AdaLoRA's importance averages; extra.json its rank pattern
         COMPLETE.json           written last: the step and a SHA-256 of every file above
 
@@ -57,17 +59,35 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 def write_checkpoint(root: Path, step: int, writers: list) -> Path:
     """Each writer puts its files into the folder it is given; the marker and the rename come after all of them."""
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / checkpoint_name(step)
-    partial = root / f".{final.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+    partial = start_checkpoint(root, step)
     for write in writers:
         write(partial)
+    return commit_checkpoint(root, step)
+
+
+def partial_folder(root: Path, step: int) -> Path:
+    return root / f".{checkpoint_name(step)}.partial"
+
+
+def start_checkpoint(root: Path, step: int) -> Path:
+    """An empty partial folder for this step's files (in a multi-process save, made by rank 0 before the others
+    write into it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    partial = partial_folder(root, step)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    return partial
+
+
+def commit_checkpoint(root: Path, step: int) -> Path:
+    """Digest every file of the partial folder into its marker, then rename it into place: done once, by one
+    process, after every writer has finished."""
+    final = root / checkpoint_name(step)
+    partial = partial_folder(root, step)
     digests = {}
-    for path in sorted(partial.iterdir()):
+    for path in sorted(p for p in partial.rglob("*") if p.is_file()):
         _fsync(path)
-        digests[path.name] = _sha256(path)
+        digests[path.relative_to(partial).as_posix()] = _sha256(path)
     marker = partial / MARKER
     marker.write_text(json.dumps({"step": step, "files": digests}, indent=2) + "\n")
     _fsync(marker)

@@ -1,6 +1,8 @@
 """What a checkpoint holds for a Trainer run, and how the Trainer is put back exactly where it was.
 
 Only the trainable parameters are stored: the frozen ones come from the base model, which is loaded as usual.
+When several processes train, each writes its own part into the one partial folder (its RNG state; under FSDP its
+shard of the weights and optimizer state, through torch.distributed.checkpoint) and rank 0 alone commits it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ from typing import Protocol, runtime_checkable
 from honed.training.checkpoint import (
     TRAINER_STATE,
     CorruptCheckpoint,
+    commit_checkpoint,
     load_tensors_and_json,
+    partial_folder,
+    prune,
     rng_state,
     save_tensors_and_json,
     set_rng_state,
+    start_checkpoint,
 )
 
 WEIGHTS = "weights.safetensors"
 EXTRA = ("extra.safetensors", "extra.json")
+SHARDS = "shards"  # under FSDP: each process's shard of weights and optimizer state
+PARAM_GROUPS = "optimizer_groups.json"
 
 
 @runtime_checkable
@@ -40,9 +48,39 @@ def trainable_state(model) -> dict:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
-def state_writers(trainer) -> list:
-    """Writers of everything a resumed run needs to continue bit for bit."""
+def is_sharded(model) -> bool:
+    """FSDP2 holds each process's share of a weight as a DTensor."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+def save_checkpoint(trainer) -> Path | None:
+    """Every process calls this at the same step. Rank 0 makes the partial folder, every rank writes its part, and
+    rank 0 digests and renames it once all have finished (barriers between), so a kill at any moment leaves at worst
+    a partial folder. Returns the checkpoint on rank 0."""
+    root, step = trainer.checkpoints, trainer.state.global_step
+    rank = _rank()
+    if rank == 0:
+        start_checkpoint(root, step)
+    _barrier()
+    for write in state_writers(trainer, rank):
+        write(partial_folder(root, step))
+    _barrier()
+    final = None
+    if rank == 0:
+        final = commit_checkpoint(root, step)
+        prune(root, trainer.keep_checkpoints)
+    _barrier()  # no process runs ahead of a checkpoint that is not yet in place
+    return final
+
+
+def state_writers(trainer, rank: int = 0) -> list:
+    """Writers of everything a resumed run needs to continue bit for bit: rank 0 writes what all processes share;
+    each process writes its RNG state and, when sharded, its shard."""
     from safetensors.torch import save_file
+
+    sharded = is_sharded(trainer.model)
 
     def weights(folder: Path) -> None:
         tensors = {k: v.detach().contiguous().cpu() for k, v in trainable_state(trainer.model).items()}
@@ -51,11 +89,15 @@ def state_writers(trainer) -> list:
     def optimizer(folder: Path) -> None:
         save_tensors_and_json(folder / "optimizer.safetensors", folder / "optimizer.json", trainer.optimizer.state_dict())
 
+    def shards(folder: Path) -> None:
+        _save_shards(trainer.model, trainer.optimizer, folder, rank)
+
     def scheduler(folder: Path) -> None:
         (folder / "scheduler.json").write_text(json.dumps(trainer.lr_scheduler.state_dict()))
 
     def rng(folder: Path) -> None:
-        save_tensors_and_json(folder / "rng.safetensors", folder / "rng.json", rng_state())
+        tensors, skeleton = _rng_files(rank)
+        save_tensors_and_json(folder / tensors, folder / skeleton, rng_state())
 
     def state(folder: Path) -> None:
         trainer.state.save_to_json(str(folder / TRAINER_STATE))
@@ -66,13 +108,18 @@ def state_writers(trainer) -> list:
             saved = {name: c.checkpoint_state() for name, c in states.items()}
             save_tensors_and_json(folder / EXTRA[0], folder / EXTRA[1], saved)
 
-    return [weights, optimizer, scheduler, rng, state, extra]
+    shared = [shards] if sharded else []
+    if rank == 0:
+        shared += [scheduler, state, extra] + ([] if sharded else [weights, optimizer])
+    return [*shared, rng]
 
 
 def load_weights(model, folder: Path) -> None:
     import torch
     from safetensors.torch import load_file
 
+    if is_sharded(model):
+        return _load_sharded(model, None, folder)
     tensors = _read(folder, WEIGHTS, load_file)
     expected = trainable_state(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
@@ -98,7 +145,9 @@ def load_technique_state(callbacks, folder: Path) -> None:
         callback.restore_checkpoint_state(saved[name])
 
 
-def load_optimizer(optimizer, folder: Path) -> None:
+def load_optimizer(optimizer, folder: Path, model=None) -> None:
+    if model is not None and is_sharded(model):
+        return _load_sharded(model, optimizer, folder)
     optimizer.load_state_dict(load_tensors_and_json(folder / "optimizer.safetensors", folder / "optimizer.json"))
 
 
@@ -107,7 +156,86 @@ def load_scheduler(scheduler, folder: Path) -> None:
 
 
 def load_rng(folder: Path) -> None:
-    set_rng_state(load_tensors_and_json(folder / "rng.safetensors", folder / "rng.json"))
+    tensors, skeleton = _rng_files(_rank())
+    if not (folder / tensors).is_file():
+        raise CorruptCheckpoint(f"{folder}: has no {tensors}: it was written by a different number of processes "
+                                "(or an older honed); resume with the --nproc it was saved with")
+    set_rng_state(load_tensors_and_json(folder / tensors, folder / skeleton))
+
+
+def _sharded_state(model, optimizer=None) -> dict:
+    """Trainable weights (and optimizer state) as torch.distributed.checkpoint state dicts: keyed by parameter
+    name, each process holding its own shard of a DTensor."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
+    options = StateDictOptions(ignore_frozen_params=True)
+    state = {"model": get_model_state_dict(model, options=options)}
+    if optimizer is not None:  # an optimizer that has not stepped yet gets its state made by a zero step (lr 0)
+        state["optimizer"] = get_optimizer_state_dict(model, _unwrapped(optimizer), options=options)
+    return state
+
+
+def _save_shards(model, optimizer, folder: Path, rank: int) -> None:
+    """Each process writes its shards as safetensors (torch.distributed.checkpoint's Hugging Face storage: the
+    sharding layout sits in each file's header, so there is no pickled .metadata); the optimizer's param groups,
+    the same on every process, go to JSON."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import HuggingFaceStorageWriter
+
+    state = _sharded_state(model, optimizer)
+    (folder / SHARDS).mkdir(exist_ok=True)
+    tensors = {"model": state["model"], "optimizer": {"state": state["optimizer"]["state"]}}
+    dcp.save(tensors, storage_writer=HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True))
+    if rank == 0:
+        (folder / PARAM_GROUPS).write_text(json.dumps(state["optimizer"]["param_groups"]))
+
+
+def _load_sharded(model, optimizer, folder: Path) -> None:
+    """Each process reads its own shards (a collective call: every process loads at the same point). The weights
+    load before the optimizer exists, the optimizer state once it does."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import HuggingFaceStorageReader
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+
+    options = StateDictOptions(ignore_frozen_params=True)
+    state = _sharded_state(model, optimizer)
+    wanted = {"model": state["model"]} if optimizer is None else {"optimizer": {"state": state["optimizer"]["state"]}}
+    dcp.load(wanted, storage_reader=HuggingFaceStorageReader(str(folder / SHARDS)))
+    if optimizer is None:
+        set_model_state_dict(model, state["model"], options=options)
+        return
+    state["optimizer"]["param_groups"] = json.loads((folder / PARAM_GROUPS).read_text())
+    set_optimizer_state_dict(model, _unwrapped(optimizer), state["optimizer"], options=options)
+
+
+def _unwrapped(optimizer):
+    """accelerate wraps the torch optimizer; torch.distributed.checkpoint needs the optimizer itself."""
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+def _rng_files(rank: int) -> tuple[str, str]:
+    """Each process has its own RNG stream (dropout masks differ by rank), so each saves its own."""
+    name = "rng" if _world() == 1 else f"rng-{rank}"
+    return f"{name}.safetensors", f"{name}.json"
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _world() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if _world() > 1:
+        dist.barrier()
 
 
 def _read(folder: Path, name: str, reader):

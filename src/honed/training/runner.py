@@ -17,7 +17,7 @@ from honed.training.batching import plan_batches
 from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
 from honed.training.precision import agree_across_processes, choose_precision
-from honed.training.trainer import build_trainer, check_optional_packages, optimizer_steps, plan_loss
+from honed.training.trainer import build_trainer, check_optional_packages, fsdp_loading, optimizer_steps, plan_loss
 from honed.version import __version__
 
 log = logging.getLogger("honed")
@@ -55,7 +55,7 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     learning_rate = config.training.learning_rate or method.default_learning_rate
 
     model = load_model(config.model, dtype=weight_dtype(precision, method),
-                       trust_remote_code=config.trust_remote_code)
+                       trust_remote_code=config.trust_remote_code, **fsdp_loading(config.training.fsdp, world_size()))
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
     lengths = [len(ids) for ids in data.train["input_ids"]]
     plan = plan_batches(config.training, method, lengths, model)
@@ -97,6 +97,8 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
         )
     final_eval = trainer.evaluate() if data.validation is not None else {}
     if not main:
+        if config.training.fsdp:
+            _join_the_final_save(method, model)
         model.eval()
         return Trained(run_dir, model, tokenizer, {})
 
@@ -213,6 +215,15 @@ def keep_trainable_in_fp32(model) -> None:
     for parameter in model.parameters():
         if parameter.requires_grad and parameter.dtype != torch.float32:
             parameter.data = parameter.data.float()
+
+
+def _join_the_final_save(method, model) -> None:
+    """Saving a sharded model gathers its weights to rank 0, a step every process takes part in; what the other
+    ranks write on the way (peft writes wherever it is asked) goes to a folder that is thrown away."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        method.save(model, Path(scratch) / method.artifact_dir)
 
 
 def _base_config(model):

@@ -54,14 +54,26 @@ def deepspeed_config(setting: str | int | None):
     }
 
 
-def fsdp_arguments(setting: bool | dict) -> dict:
-    """FSDP2, as transformers 5 configures it: fsdp=True plus an fsdp_config mapping."""
+def fsdp_loading(setting: bool | dict, processes: int) -> dict:
+    """FSDP2 as transformers applies it while loading (from_pretrained's distributed_config): each process holds
+    its share of every weight. Not the Trainer's `fsdp` flag: accelerate (1.15) gives that flag to FSDP only on
+    GPU-like devices, and on a CPU silently trains plain DDP instead (measured: AcceleratorState is MULTI_CPU with
+    no fsdp_plugin, every parameter whole)."""
     if not setting:
         return {}
-    config = {"reshard_after_forward": True, "version": 2}
-    if isinstance(setting, dict):
-        config.update(setting)
-    return {"fsdp": True, "fsdp_config": config}
+    if processes < 2:
+        raise UserError("training.fsdp: shards the model across processes; launch with --nproc N (N >= 2)")
+    from transformers.distributed import DistributedConfig
+
+    options = setting if isinstance(setting, dict) else {}
+    replicas = options.get("dp_replicate_size", 1)
+    return {"distributed_config": DistributedConfig(fsdp_size=processes // replicas, **options)}
+
+
+def fsdp_arguments(setting: bool | dict) -> dict:
+    """The Trainer refuses to checkpoint a model sharded at load time unless it saves the model only; honed writes
+    every checkpoint itself (sharded state through torch.distributed.checkpoint, `resume.py`)."""
+    return {"save_only_model": True} if setting else {}
 
 
 def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
@@ -183,14 +195,11 @@ def _trainer_class():
             return str(found[-1]) if found else None
 
         def _save_checkpoint(self, model, trial):
-            from honed.training.checkpoint import prune, write_checkpoint
-            from honed.training.resume import state_writers
+            from honed.training.resume import save_checkpoint
 
-            if not self.args.should_save:
-                return
-            path = write_checkpoint(self.checkpoints, self.state.global_step, state_writers(self))
-            prune(self.checkpoints, self.keep_checkpoints)
-            log.info("checkpoint saved: %s", path)
+            path = save_checkpoint(self)
+            if path is not None:
+                log.info("checkpoint saved: %s", path)
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             from honed.training.resume import load_technique_state, load_weights
@@ -202,7 +211,7 @@ def _trainer_class():
             from honed.training.resume import load_optimizer, load_scheduler
 
             if checkpoint is not None:
-                load_optimizer(self.optimizer, Path(checkpoint))
+                load_optimizer(self.optimizer, Path(checkpoint), self.model)
                 load_scheduler(self.lr_scheduler, Path(checkpoint))
 
         def _load_rng_state(self, checkpoint):

@@ -51,6 +51,16 @@ def test_a_checkpoint_is_complete_or_absent(tmp_path):
     assert not list(root.glob(".*partial"))
 
 
+def test_a_file_added_to_a_checkpoint_after_its_commit_is_refused(tmp_path):
+    """transformers' Trainer loads a `scaler.pt` (a pickle) it finds in the resumed folder; honed's checkpoints never
+    hold one, and a folder holding anything it did not commit is not taken for a checkpoint."""
+    root = _checkpoints(tmp_path, steps=(2,))
+    verify(root / "step-0000002")
+    (root / "step-0000002" / "scaler.pt").write_bytes(pickle.dumps({"scale": 1.0}))
+    with pytest.raises(CorruptCheckpoint, match="scaler.pt was not written with this checkpoint"):
+        verify(root / "step-0000002")
+
+
 def test_auto_resume_skips_a_damaged_newest_checkpoint_with_a_warning(tmp_path, caplog):
     root = _checkpoints(tmp_path)
     (root / "step-0000006" / "a.json").write_text('{"step": 666}')

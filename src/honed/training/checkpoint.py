@@ -85,9 +85,9 @@ def commit_checkpoint(root: Path, step: int) -> Path:
     final = root / checkpoint_name(step)
     partial = partial_folder(root, step)
     digests = {}
-    for path in sorted(p for p in partial.rglob("*") if p.is_file()):
-        _fsync(path)
-        digests[path.relative_to(partial).as_posix()] = _sha256(path)
+    for name in _files(partial):
+        _fsync(partial / name)
+        digests[name] = _sha256(partial / name)
     marker = partial / MARKER
     marker.write_text(json.dumps({"step": step, "files": digests}, indent=2) + "\n")
     _fsync(marker)
@@ -112,6 +112,10 @@ def verify(path: Path) -> dict:
             raise CorruptCheckpoint(f"{path}: {name} is missing")
         if _sha256(file) != digest:
             raise CorruptCheckpoint(f"{path}: {name} does not match its recorded SHA-256 (damaged or replaced)")
+    # The folder holds exactly what was committed: the Trainer's resume would load a scaler.pt it found there.
+    foreign = sorted(set(_files(path)) - set(files) - {MARKER})
+    if foreign:
+        raise CorruptCheckpoint(f"{path}: {foreign[0]} was not written with this checkpoint (not in {MARKER})")
     return recorded
 
 
@@ -222,6 +226,11 @@ def set_rng_state(state: dict) -> None:
     torch.random.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file under the folder, subfolders included (sharded checkpoints keep their shards in one)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def _sha256(path: Path) -> str:

@@ -74,15 +74,21 @@ class SaveOnSignal(TrainerCallback):
         return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
 
 
-class NonFiniteGuard:
-    """Checked once per optimizer step, before the optimizer runs. `abort` raises; `skip` drops the step's
-    gradients (so neither weights nor optimizer state move) and aborts after SKIPS_IN_A_ROW skips in a row."""
+class NonFiniteGuard(TrainerCallback):
+    """Checked once per optimizer step, before the optimizer runs (the Trainer's on_pre_optimizer_step, after
+    clipping). `abort` raises; `skip` drops the step's gradients (so neither weights nor optimizer state move) and
+    aborts after SKIPS_IN_A_ROW skips in a row. `last_checkpoint` is a function, called only when there is
+    something to report."""
 
-    def __init__(self, policy: str):
+    def __init__(self, policy: str, last_checkpoint=lambda: None):
         self.policy = policy
+        self.last_checkpoint = last_checkpoint
         self.loss_finite = None  # a device tensor: read once per optimizer step, not once per micro-batch
         self.in_a_row = 0
         self.skipped = 0
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self.check(state.global_step + 1, gradient_norm(model), model, self.last_checkpoint)
 
     def saw_loss(self, loss) -> None:
         import torch
@@ -111,3 +117,21 @@ class NonFiniteGuard:
         log.warning("step %d: %s is not finite (%s); step skipped (training.nonfinite: skip)", step, what, norm)
         for parameter in model.parameters():
             parameter.grad = None
+
+
+def gradient_norm(model):
+    """The norm of all gradients as they stand (clipped, if clipping is on: a NaN stays NaN, an inf becomes NaN).
+    Under FSDP a gradient is a DTensor shard whose norm is gathered across processes; adapters added after
+    sharding keep plain, replicated gradients: the two kinds are measured apart and combined."""
+    import torch
+    from torch.distributed.tensor import DTensor
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    sharded = [g for g in grads if isinstance(g, DTensor)]
+    plain = [g for g in grads if not isinstance(g, DTensor)]
+    parts = [torch.nn.utils.get_total_norm(plain)] if plain else []
+    if sharded:
+        parts.append(torch.nn.utils.get_total_norm(sharded).full_tensor())
+    return torch.linalg.vector_norm(torch.stack([part.float().cpu() for part in parts]))

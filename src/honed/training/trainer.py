@@ -178,11 +178,6 @@ def _trainer_class():
             self.guard.saw_loss(loss)
             return loss
 
-        def _get_grad_norm(self, model, grad_norm=None):
-            grad_norm = super()._get_grad_norm(model, grad_norm)
-            self.guard.check(self.state.global_step + 1, grad_norm, model, self.latest_checkpoint)
-            return grad_norm
-
         def close_progress(self) -> None:
             for callback in self.callback_handler.callbacks:
                 if isinstance(callback, ProgressBar):
@@ -219,9 +214,6 @@ def _trainer_class():
 
             if checkpoint is not None:
                 load_rng(Path(checkpoint))
-
-        def _load_scaler(self, checkpoint):
-            pass  # honed's checkpoints hold no pickled GradScaler; fp16 loss scaling restarts from its default
 
         def get_train_dataloader(self):
             if not self.batch_plan.packing:
@@ -345,7 +337,8 @@ def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir:
     trainer.batch_plan, trainer.tally = plan, tally
     trainer.loss_plan = loss_plan
     trainer.autocast_dtype = precision.dtype if honed_autocasts(precision, config.training) else None
-    trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite), signals
+    trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite, trainer.latest_checkpoint), signals
+    trainer.add_callback(trainer.guard)
     trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
     if config.eval.during_training and data.validation_rows is not None:
         from honed.evaluation.in_training import GenerationEval

@@ -29,7 +29,11 @@ run() {  # name, then extra flags
   echo; echo "| run | status | wall | result |"; echo "|---|---|---|---|"
   run ddp-lora --method lora
   run ddp-full --method full
-  run fsdp-full --method full --set training.fsdp=true
+  if [ "$GPUS" -ge 2 ]; then
+    run fsdp-full --method full --set training.fsdp=true
+  else
+    echo "| fsdp-full | skipped | - | FSDP shards across processes: needs 2+ GPUs (CPU runs are in the test suite) |"
+  fi
   if $PY -c "import deepspeed" 2>/dev/null; then
     run zero2-lora --method lora --set training.deepspeed=2
     run zero2-full --method full --set training.deepspeed=2

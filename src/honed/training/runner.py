@@ -11,13 +11,20 @@ from pathlib import Path
 from honed import rundir
 from honed.config import RunConfig, load_config, validate
 from honed.data import prepare_data
-from honed.methods import BuildContext, get_method
+from honed.methods import BuildContext, Method, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
-from honed.training.batching import plan_batches
+from honed.training.batching import BatchPlan, plan_batches
 from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
-from honed.training.precision import agree_across_processes, choose_precision
-from honed.training.trainer import build_trainer, check_optional_packages, fsdp_loading, optimizer_steps, plan_loss
+from honed.training.precision import Precision, agree_across_processes, choose_precision
+from honed.training.trainer import (
+    LossPlan,
+    build_trainer,
+    check_optional_packages,
+    fsdp_loading,
+    optimizer_steps,
+    plan_loss,
+)
 from honed.version import __version__
 
 log = logging.getLogger("honed")
@@ -33,16 +40,56 @@ class Trained:
     summary: dict
 
 
+@dataclass
+class Setup:
+    """Everything decided and loaded before the first step: the validated config, the data, the precision and
+    batching chosen for this machine, and the wrapped model."""
+
+    config: RunConfig
+    method: Method
+    main: bool  # rank 0: the one process that writes the run directory
+    resume_from: Path | None
+    tokenizer: object
+    data: object
+    threads: int
+    precision: Precision
+    learning_rate: float
+    model: object
+    plan: BatchPlan
+    loss_plan: LossPlan
+    params: dict
+
+    @property
+    def run_dir(self) -> Path:
+        return self.config.run_dir
+
+
+@dataclass
+class Outcome:
+    """What training produced: the Trainer's result, validation loss before and after, and the wall time."""
+
+    result: object
+    initial_eval: dict
+    final_eval: dict
+    wall_s: float
+
+
 def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:
     """Fine-tune as the config says; returns the run directory and the trained model still in memory. `callbacks`
     are extra transformers TrainerCallbacks."""
-    config = _as_config(config).for_training()
-    run_dir = config.run_dir
+    setup = set_up(_as_config(config).for_training())
+    claim_run_dir(setup)
+    trainer = build_trainer(setup, [*setup.method.callbacks(setup.model), *(callbacks or [])])
+    outcome = run(trainer, setup)
+    return finish(trainer, setup, outcome)
+
+
+def set_up(config: RunConfig) -> Setup:
+    """Check, load and decide, before the run directory is claimed (bad input leaves the user's files alone)."""
     method = get_method(config.method.name)
-    main = is_main_process()
-    resume_from = _resume_point(run_dir, config) if config.training.resume else None
+    resume_from = _resume_point(config.run_dir, config) if config.training.resume else None
     if not config.training.resume:
-        rundir.check_free(run_dir, config.overwrite)
+        rundir.check_free(config.run_dir, config.overwrite)
     check_optional_packages(config)
     _seed(config.training.seed)
 
@@ -52,8 +99,6 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     precision = agree_across_processes(choose_precision(config.training.precision, threads=threads))
     if precision.device == "cpu":
         keep_freed_memory()
-    learning_rate = config.training.learning_rate or method.default_learning_rate
-
     model = load_model(config.model, dtype=weight_dtype(precision, method),
                        trust_remote_code=config.trust_remote_code, **fsdp_loading(config.training.fsdp, world_size()))
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
@@ -63,30 +108,42 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
                             config.training, world_size())
     model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
     keep_trainable_in_fp32(model)
-    params = count_parameters(model)
-    loss_plan = plan_loss(model, method, config.training)
+    setup = Setup(config, method, is_main_process(), resume_from, tokenizer, data, threads, precision,
+                  config.training.learning_rate or method.default_learning_rate, model, plan,
+                  plan_loss(model, method, config.training), count_parameters(model))
+    _log_setup(setup, steps)
+    return setup
+
+
+def _log_setup(setup: Setup, steps: int) -> None:
+    params = setup.params
     log.info(
         "%s: %s trainable of %s parameters (%.4f%%); lr %g; %d steps; precision %s (%s); %s; %s; %d threads",
-        method.name, f"{params['trainable']:,}", f"{params['total']:,}", params["trainable_pct"],
-        learning_rate, steps, precision.name, precision.reason, plan.reason, loss_plan.reason, threads,
+        setup.method.name, f"{params['trainable']:,}", f"{params['total']:,}", params["trainable_pct"],
+        setup.learning_rate, steps, setup.precision.name, setup.precision.reason, setup.plan.reason,
+        setup.loss_plan.reason, setup.threads,
     )
 
-    if main and config.training.resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.keep_metrics_until(run_dir, _step_of(resume_from))
-    elif main:
-        rundir.claim(run_dir, config.overwrite)
-    if main:
-        rundir.write_config(run_dir, config)
-    trainer = build_trainer(
-        model, tokenizer, data, config, precision, run_dir, learning_rate, plan, loss_plan,
-        [*method.callbacks(model), *(callbacks or [])],
-    )
-    # Validation loss before and after: the first, cheapest evidence that training helped.
-    initial_eval = trainer.evaluate() if data.validation is not None and resume_from is None else {}
+
+def claim_run_dir(setup: Setup) -> None:
+    """Rank 0 takes the run directory (keeping the metrics of steps a resumed run will not repeat)."""
+    if not setup.main:
+        return
+    if setup.config.training.resume:
+        setup.run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.keep_metrics_until(setup.run_dir, _step_of(setup.resume_from))
+    else:
+        rundir.claim(setup.run_dir, setup.config.overwrite)
+    rundir.write_config(setup.run_dir, setup.config)
+
+
+def run(trainer, setup: Setup) -> Outcome:
+    """Validation loss before and after (the first, cheapest evidence that training helped) around the training."""
+    has_validation = setup.data.validation is not None
+    initial_eval = trainer.evaluate() if has_validation and setup.resume_from is None else {}
     started = time.perf_counter()
     try:
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        result = trainer.train(resume_from_checkpoint=str(setup.resume_from) if setup.resume_from else None)
     finally:
         trainer.close_progress()  # an error must be the last line on the terminal, not a half-drawn bar
     wall = time.perf_counter() - started
@@ -95,31 +152,29 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
             f"stopped at step {trainer.state.global_step} by a signal; checkpoint saved in {trainer.latest_checkpoint()}"
             f"; continue with the same command plus --resume auto", trainer.signals.exit_code(),
         )
-    final_eval = trainer.evaluate() if data.validation is not None else {}
-    if not main:
-        if config.training.fsdp:
+    return Outcome(result, initial_eval, trainer.evaluate() if has_validation else {}, wall)
+
+
+def finish(trainer, setup: Setup, outcome: Outcome) -> Trained:
+    """Rank 0 saves the artifact, tokenizer and summary; the other ranks only join a sharded model's gathering."""
+    model, method = setup.model, setup.method
+    if not setup.main:
+        if setup.config.training.fsdp:
             _join_the_final_save(method, model)
         model.eval()
-        return Trained(run_dir, model, tokenizer, {})
-
+        return Trained(setup.run_dir, model, setup.tokenizer, {})
     _base_config(model).use_cache = True  # restored for whoever generates with the saved model
-    method.save(model, run_dir / method.artifact_dir)
-    tokenizer.save_pretrained(str(run_dir / rundir.TOKENIZER_DIR))
-    losses = {"initial_val_loss": initial_eval.get("eval_loss"), "final_val_loss": final_eval.get("eval_loss"),
-              "resumed_from": str(resume_from) if resume_from else None}
-    batching = {"packing": plan.packing, "batch_tokens": plan.batch_tokens, "padding_share": trainer.tally.padding_share,
-                "threads": threads, "loss": loss_plan.reason}
-    summary = _summary(config, method, params, data, precision, trainer, result, losses, wall, learning_rate)
-    summary.update(real_tokens=trainer.tally.real, tokens_per_s=round(trainer.tally.real / max(wall, 1e-9), 1),
-                   batching=batching)
-    rundir.write_summary(run_dir, summary)
-    _remove_if_empty(run_dir / "trainer")
-    log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", run_dir, summary["final_train_loss"],
+    method.save(model, setup.run_dir / method.artifact_dir)
+    setup.tokenizer.save_pretrained(str(setup.run_dir / rundir.TOKENIZER_DIR))
+    summary = _summary(setup, trainer, outcome)
+    rundir.write_summary(setup.run_dir, summary)
+    _remove_if_empty(setup.run_dir / "trainer")
+    log.info("run saved to %s (train loss %.4f, %.0f real tokens/s)", setup.run_dir, summary["final_train_loss"],
              summary["tokens_per_s"])
-    if final_eval and initial_eval:
-        log.info("validation loss %.4f -> %.4f", initial_eval["eval_loss"], final_eval["eval_loss"])
+    if outcome.final_eval and outcome.initial_eval:
+        log.info("validation loss %.4f -> %.4f", outcome.initial_eval["eval_loss"], outcome.final_eval["eval_loss"])
     model.eval()
-    return Trained(run_dir, model, tokenizer, summary)
+    return Trained(setup.run_dir, model, setup.tokenizer, summary)
 
 
 def _resume_point(run_dir: Path, config: RunConfig) -> Path | None:
@@ -169,33 +224,39 @@ def count_parameters(model) -> dict:
     return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(total, 1)}
 
 
-def _summary(config, method, params, data, precision, trainer, result, val_losses, wall, learning_rate) -> dict:
+def _summary(setup: Setup, trainer, outcome: Outcome) -> dict:
     import peft
     import torch
     import transformers
 
-    history = trainer.state.log_history
-    losses = [h["loss"] for h in history if "loss" in h]
+    config, tally = setup.config, trainer.tally
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
-        "technique": method.name,
+        "technique": setup.method.name,
         "model": config.model,
         "model_path": resolve_model_path(config.model),
-        "parameters": params,
-        "learning_rate": learning_rate,
-        **precision.record(),
+        "parameters": setup.params,
+        "learning_rate": setup.learning_rate,
+        **setup.precision.record(),
         "steps": trainer.state.global_step,
         "stopped_early": trainer.state.global_step < trainer.state.max_steps,
         "epochs": round(trainer.state.epoch or 0, 4),
-        "wall_time_s": round(wall, 2),
+        "wall_time_s": round(outcome.wall_s, 2),
         **peak_memory_mb(),
-        "final_train_loss": losses[-1] if losses else result.training_loss,
-        "mean_train_loss": result.training_loss,
-        **val_losses,
-        "data": data.report(),
+        "final_train_loss": losses[-1] if losses else outcome.result.training_loss,
+        "mean_train_loss": outcome.result.training_loss,
+        "initial_val_loss": outcome.initial_eval.get("eval_loss"),
+        "final_val_loss": outcome.final_eval.get("eval_loss"),
+        "resumed_from": str(setup.resume_from) if setup.resume_from else None,
+        "data": setup.data.report(),
         "versions": {
             "honed": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "peft": peft.__version__,
         },
+        "real_tokens": tally.real,
+        "tokens_per_s": round(tally.real / max(outcome.wall_s, 1e-9), 1),
+        "batching": {"packing": setup.plan.packing, "batch_tokens": setup.plan.batch_tokens,
+                     "padding_share": tally.padding_share, "threads": setup.threads, "loss": setup.loss_plan.reason},
     }
 
 

@@ -312,31 +312,33 @@ def _attention_scale(model) -> int:
     return 6 * getattr(base.config, "hidden_size", 576)
 
 
-def build_trainer(model, tokenizer, data, config: RunConfig, precision, run_dir: Path, learning_rate, plan,
-                  loss_plan: LossPlan, extra_callbacks):
+def build_trainer(setup, extra_callbacks: list):
+    """The Trainer for a training.runner.Setup, with honed's callbacks, loader, loss and autocast."""
     from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
+    from honed import rundir
     from honed.data import IGNORE_INDEX
     from honed.training.checkpoint import CHECKPOINTS_DIR
 
-    args = training_arguments(config, precision, run_dir / "trainer", learning_rate, data.validation is not None)
+    config, data, tokenizer, run_dir = setup.config, setup.data, setup.tokenizer, setup.run_dir
+    args = training_arguments(config, setup.precision, run_dir / "trainer", setup.learning_rate,
+                              data.validation is not None)
     tally = TokenTally()
     signals = SaveOnSignal()
     trainer = _trainer_class()(
-        model=model,
+        model=setup.model,
         args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
         # Padded batches for evaluation (and for training when not packing); packing has its own loader.
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=[MetricsLogger(run_dir / "metrics.jsonl", tally), ProgressBar(tally), signals,
+        callbacks=[MetricsLogger(run_dir / rundir.METRICS_FILE, tally), ProgressBar(tally), signals,
                    *extra_callbacks],
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.batch_plan, trainer.tally = plan, tally
-    trainer.loss_plan = loss_plan
-    trainer.autocast_dtype = precision.dtype if honed_autocasts(precision, config.training) else None
+    trainer.batch_plan, trainer.tally, trainer.loss_plan = setup.plan, tally, setup.loss_plan
+    trainer.autocast_dtype = setup.precision.dtype if honed_autocasts(setup.precision, config.training) else None
     trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite, trainer.latest_checkpoint), signals
     trainer.add_callback(trainer.guard)
     trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints

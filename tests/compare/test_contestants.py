@@ -29,7 +29,7 @@ def test_default_set_is_every_registered_technique_after_the_base_model(tmp_path
 
 
 def test_budget_is_the_same_for_every_technique(tmp_path):
-    config = _config(tmp_path, training={"max_steps": 500, "batch_size": 2, "warmup": 0.2})
+    config = _config(tmp_path, training={"warmup": 0.2})  # steps and batch come from the budget alone
     budget = BUDGETS["standard"]
     contestants = plan_contestants(config, budget, tmp_path / "out")
     for contestant in contestants[1:]:

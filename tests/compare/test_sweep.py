@@ -129,3 +129,27 @@ def test_the_configs_output_is_the_comparison_folder(recipe, tmp_path):
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 2 and f"{taken}: folder exists and is not a honed comparison" in result.stderr
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("setting, key", [
+    ("training: {epochs: 2}", "training.epochs"),
+    ("training: {max_steps: 50}", "training.max_steps"),
+    ("training: {early_stopping_patience: 5}", "training.early_stopping_patience"),
+    ("eval: {limit: 3}", "eval.limit"),
+])
+def test_keys_the_budget_decides_are_refused_not_silently_overridden(recipe, tmp_path, setting, key):
+    recipe.write_text(recipe.read_text() + setting + "\n")
+    result = subprocess.run([sys.executable, "-m", "honed", "compare", str(recipe), "--output", str(tmp_path / "x")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {key}: honed compare sets this from the budget") and "--budget" in line
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_use_case_configs_compare_as_they_are():
+    for case in ("support", "medical", "content"):
+        config = load_config(Path(__file__).parents[2] / "examples" / "usecases" / f"{case}.yaml")
+        from honed.compare.contestants import refuse_what_compare_decides
+
+        refuse_what_compare_decides(config)

@@ -61,8 +61,27 @@ class Contestant:
         }
 
 
+# Keys the budget decides for every technique alike, or that would make techniques train unequal steps; a config
+# that sets one is refused rather than silently overridden.
+_DECIDED_BY_COMPARE = {
+    "training": {"epochs", "max_steps", "batch_size", "eval_steps", "early_stopping_metric",
+                 "early_stopping_patience", "resume"},
+    "eval": {"limit", "during_training"},
+}
+
+
+def refuse_what_compare_decides(config: RunConfig) -> None:
+    for section, keys in _DECIDED_BY_COMPARE.items():
+        for key in sorted(keys & getattr(config, section).model_fields_set):
+            raise UserError(
+                f"{section}.{key}: honed compare sets this from the budget, the same for every technique "
+                f"(--budget quick|standard); remove it from the config for compare, or use honed train for one run"
+            )
+
+
 def plan_contestants(config: RunConfig, budget: Budget, output: Path, only: list[str] | None = None) -> list[Contestant]:
     """The base model first, then every technique asked for, each with the budget imposed on the config."""
+    refuse_what_compare_decides(config)
     test_data = config.data.test
     if not test_data:
         raise UserError("honed compare needs held-out test data: set data.test in the config (or pass --test-data)")

@@ -1,0 +1,180 @@
+"""honed export --gguf / --gguf-adapter on tiny random models of each supported architecture, read back with
+transformers' own GGUF reader and the gguf package's reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gguf_models import PROBES, build
+from honed.cli.main import main
+from honed.training import fit, load_run
+from tiny import MEMORISE, write_jsonl
+
+ARCHITECTURES = ["llama", "mistral", "qwen2", "qwen3"]
+CHAT = [{"role": "user", "content": "Where is my order?"}, {"role": "assistant", "content": "It ships in 2 days."}]
+
+
+@pytest.fixture(scope="module")
+def lora_runs(tmp_path_factory):
+    """One short LoRA run per architecture, trained hard enough that merging changes the logits."""
+    runs = {}
+    for model_type in ARCHITECTURES:
+        root = tmp_path_factory.mktemp(f"gguf-{model_type}")
+        base = build(root / "base", model_type)
+        data = write_jsonl(root / "train.jsonl", MEMORISE * 4)
+        runs[model_type] = fit({"model": str(base), "method": "lora", "data": {"train": str(data)},
+                                "training": {"max_steps": 2, "batch_size": 2, "learning_rate": 5e-2},
+                                "output": str(root / "run")}).run_dir
+    return runs
+
+
+def _chat_ids(tokenizer) -> torch.Tensor:
+    text = tokenizer.apply_chat_template(CHAT, tokenize=False)
+    return torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def _read_back(path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name).eval()
+    return model, AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+
+def _export(run_dir, out, *flags) -> None:
+    assert main(["export", str(run_dir), "--gguf", str(out), *flags]) == 0
+
+
+@pytest.mark.parametrize("model_type", ARCHITECTURES)
+def test_f16_gguf_gives_the_tuned_logits_and_tokenizer_through_transformers_reader(lora_runs, tmp_path, model_type):
+    from transformers import AutoModelForCausalLM
+
+    run = load_run(lora_runs[model_type])
+    out = tmp_path / "model.gguf"
+    _export(run.run_dir, out, "--quant", "f16")
+    model, tokenizer = _read_back(out)
+    ids = _chat_ids(run.tokenizer)
+    expected = _logits(run.model, ids)
+    base = AutoModelForCausalLM.from_pretrained(str(run.config.model)).eval()
+    assert (expected - _logits(base, ids)).abs().max() > 1e-2  # the LoRA moved the model: merging is checked
+    assert (_logits(model, ids) - expected).abs().max() < 1e-2
+    for text in PROBES:
+        assert tokenizer(text)["input_ids"] == run.tokenizer(text)["input_ids"], text
+    assert tokenizer.chat_template == run.tokenizer.chat_template
+    # transformers' reader rebuilds SentencePiece vocabularies without the space that Mistral's tokenizer (and
+    # llama.cpp) put after a special token; test_llama_cpp checks llama.cpp's own tokens for such a chat
+    if model_type != "mistral":
+        assert _chat_ids(tokenizer).tolist() == ids.tolist()
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen3"])
+def test_q8_0_gguf_differs_from_the_model_only_by_block_quantisation(lora_runs, tmp_path, model_type):
+    """Q8_0 stores each block of 32 weights as int8 times one float16 scale (the block's largest magnitude / 127):
+    each weight in the file is within the rounding that implies, and the file's logits are those of the model with
+    its weights rounded that way."""
+    from gguf import GGMLQuantizationType, GGUFReader, quants
+
+    from honed.export.gguf import architecture, gguf_tensors
+
+    run = load_run(lora_runs[model_type])
+    merged = run.model.merge_and_unload()
+    out = tmp_path / "model.gguf"
+    _export(run.run_dir, out)  # q8_0 is the default
+    expected = dict(gguf_tensors(merged.state_dict(), merged.config, architecture(merged.config)))
+    quantised = 0
+    for tensor in GGUFReader(str(out)).tensors:
+        if tensor.tensor_type != GGMLQuantizationType.Q8_0:
+            continue
+        stored = quants.dequantize(tensor.data, tensor.tensor_type).reshape(-1, 32)
+        source = expected[tensor.name].reshape(-1, 32)
+        step = abs(source).max(axis=1, keepdims=True) / 127
+        # half a step of rounding, plus the float16 rounding of the scale (2**-11 relative) times up to 127 steps
+        assert (abs(stored - source) <= step * (0.5 + 127 * 2**-11) + 1e-7).all(), tensor.name
+        quantised += 1
+    assert quantised >= 7 * merged.config.num_hidden_layers  # every projection, not just a few tensors
+
+    with torch.no_grad():  # the same rounding applied to the model itself
+        for parameter in merged.parameters():
+            if parameter.ndim == 2 and parameter.shape[-1] % 32 == 0:
+                block = quants.quantize(parameter.numpy(), GGMLQuantizationType.Q8_0)
+                parameter.copy_(torch.from_numpy(quants.dequantize(block, GGMLQuantizationType.Q8_0)))
+    model, _ = _read_back(out)
+    ids = _chat_ids(run.tokenizer)
+    read = _logits(model, ids)
+    assert (read - _logits(merged, ids)).abs().max() < 1e-4
+    assert (read - _logits(run.model, ids)).abs().max() < 5e-2
+
+
+def test_gguf_metadata_names_the_tokenizer_template_and_tied_embeddings(lora_runs, tmp_path):
+    from gguf import GGUFReader
+
+    out = tmp_path / "model.gguf"
+    _export(lora_runs["llama"], out, "--quant", "f32")
+    reader = GGUFReader(str(out))
+    field = lambda key: reader.get_field(key).contents()  # noqa: E731
+    assert field("general.architecture") == "llama" and field("general.type") == "model"
+    assert field("tokenizer.ggml.model") == "gpt2" and field("tokenizer.ggml.pre") == "gpt-2"
+    assert field("tokenizer.chat_template").startswith("{% for message in messages %}")
+    tokens, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.token_type")
+    assert types[tokens.index("<|im_start|>")] == 3  # CONTROL: llama.cpp keeps it whole inside a chat prompt
+    assert field("tokenizer.ggml.merges") and field("tokenizer.ggml.eos_token_id") == tokens.index("<|im_end|>")
+    names = {tensor.name for tensor in reader.tensors}
+    assert "token_embd.weight" in names and "output.weight" not in names  # tied: llama.cpp reuses token_embd
+    assert {"blk.1.attn_q.weight", "blk.1.ffn_down.weight", "output_norm.weight"} <= names
+    modelfile = out.with_suffix(".Modelfile").read_text()
+    assert modelfile.startswith("FROM ./model.gguf\n") and "<|im_start|>{{ .Role }}" in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile
+
+
+def test_sentencepiece_vocabulary_keeps_byte_tokens_and_adds_bos(lora_runs, tmp_path):
+    from gguf import GGUFReader
+
+    out = tmp_path / "model.gguf"
+    _export(lora_runs["mistral"], out, "--quant", "f16")
+    reader = GGUFReader(str(out))
+    tokens = reader.get_field("tokenizer.ggml.tokens").contents()
+    types = reader.get_field("tokenizer.ggml.token_type").contents()
+    assert reader.get_field("tokenizer.ggml.model").contents() == "llama"
+    assert types[tokens.index("<0x0A>")] == 6 and types[tokens.index("<s>")] == 3  # BYTE, CONTROL
+    assert reader.get_field("tokenizer.ggml.add_bos_token").contents() is True
+    assert "[INST]" in out.with_suffix(".Modelfile").read_text()
+
+
+def test_lora_adapter_gguf_adds_to_the_base_exactly_as_the_merge_does(lora_runs, tmp_path):
+    """The adapter file's B @ A, scaled as llama.cpp scales it (alpha / rank), added to the base model's GGUF
+    weights gives the merged model's GGUF weights: names, shapes and the Q/K row order all match the base file."""
+    from gguf import GGUFReader
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from honed.export.gguf import write_model
+
+    run_dir = lora_runs["llama"]
+    adapter = tmp_path / "adapter.gguf"
+    assert main(["export", str(run_dir), "--gguf-adapter", str(adapter)]) == 0
+    merged = tmp_path / "merged.gguf"
+    _export(run_dir, merged, "--quant", "f32")
+    base_dir = load_run(run_dir).config.model
+    base = tmp_path / "base.gguf"
+    write_model(base, AutoModelForCausalLM.from_pretrained(base_dir), AutoTokenizer.from_pretrained(base_dir),
+                Path(base_dir), "f32", "base")
+
+    reader = GGUFReader(str(adapter))
+    assert reader.get_field("general.type").contents() == "adapter"
+    assert reader.get_field("adapter.type").contents() == "lora"
+    alpha = reader.get_field("adapter.lora.alpha").contents()
+    pairs = {t.name: t.data for t in reader.tensors}
+    weights = {name: {t.name: t.data for t in GGUFReader(str(path)).tensors} for name, path in
+               [("base", base), ("merged", merged)]}
+    assert "blk.0.attn_q.weight.lora_a" in pairs and "blk.1.ffn_down.weight.lora_b" in pairs
+    for name in (n.removesuffix(".lora_a") for n in pairs if n.endswith(".lora_a")):
+        lora_a, lora_b = pairs[f"{name}.lora_a"], pairs[f"{name}.lora_b"]
+        delta = alpha / lora_a.shape[0] * lora_b @ lora_a
+        assert abs(weights["base"][name] + delta - weights["merged"][name]).max() < 1e-5, name
+    assert "ADAPTER ./adapter.gguf" in adapter.with_suffix(".Modelfile").read_text()

@@ -1,0 +1,191 @@
+"""GGUF files honed writes, run in llama.cpp itself (through llama-cpp-python): tiny models of every supported
+architecture give transformers' logits and tokens; the demo's tuned model answers as honed's own generation does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gguf_models import PROBES, build
+from honed.cli.main import main
+
+llama_cpp = pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python is not installed; .ci/run installs it "
+    "(CMAKE_ARGS=-DGGML_NATIVE=OFF pip install llama-cpp-python==0.3.36)")
+
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "It ships in 2 days. Thanks!"}]
+# Llama 3.1's RoPE scaling, with a short original context so that most frequencies of a tiny model are rescaled.
+LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+               "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+
+
+def load(path, **options):
+    # one thread is plenty for these models, and on a shared 2-core machine two threads that meet at every barrier
+    # stall whenever another process takes a core
+    return llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=1, n_threads_batch=1, verbose=False, **options)
+
+
+@pytest.mark.parametrize(("model_type", "rope"), [("llama", None), ("llama", LLAMA3_ROPE), ("mistral", None),
+                                                  ("qwen2", None), ("qwen3", None)],
+                         ids=["llama", "llama-rope-llama3", "mistral", "qwen2", "qwen3"])
+def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, rope):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from honed.export.gguf import write_model
+
+    # larger weights than usual (initializer_range 0.02) make attention sharp, so position encoding shows in the logits
+    folder = build(tmp_path / "model", model_type, rope, initializer_range=0.1)
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    out = tmp_path / "model.gguf"
+    write_model(out, model, tokenizer, folder, "f32", "tiny")
+    llm = load(out, logits_all=True)
+
+    adds_bos = tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+    for text in PROBES:
+        assert llm.tokenize(text.encode(), add_bos=adds_bos, special=False) == tokenizer(text)["input_ids"], text
+    chat = tokenizer.apply_chat_template(CHAT, tokenize=False)
+    ids = tokenizer(chat, add_special_tokens=False)["input_ids"] * 3  # long enough for RoPE scaling to matter
+    assert llm.tokenize(chat.encode(), add_bos=False, special=True) == ids[: len(ids) // 3]
+
+    llm.eval(ids)
+    with torch.no_grad():
+        expected = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    scores = llm.scores[: len(ids)]
+    assert np.abs(scores - expected).max() < 5e-3  # logits up to ~3.5; llama.cpp keeps its KV cache in float16
+    if rope is not None:  # the check could fail: llama.cpp without the RoPE factors computes plain RoPE's logits
+        plain = build(tmp_path / "plain", model_type, initializer_range=0.1)
+        with torch.no_grad():
+            unscaled = AutoModelForCausalLM.from_pretrained(str(plain))(input_ids=torch.tensor([ids])).logits[0]
+        assert np.abs(scores - unscaled.numpy()).max() > 0.5
+
+
+# --- The demo's tuned model in llama.cpp (slow: the real default model) ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_DATA = ROOT / "examples" / "data" / "support" / "test.jsonl"
+PROMPTS = 16
+
+
+@pytest.fixture(scope="module")
+def support_lora(tmp_path_factory) -> Path:
+    """`make demo`'s run when it is there; otherwise the same run, trained here (about 3 minutes on 2 cores)."""
+    from honed.training import is_run_dir, read_config
+
+    demo = ROOT / "runs" / "support-lora"
+    if is_run_dir(demo) and read_config(demo).method.name == "lora" and read_config(demo).model == "smollm2-135m":
+        return demo
+    out = tmp_path_factory.mktemp("support") / "support-lora"
+    done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--output", str(out)],
+                          capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def _test_rows() -> list[dict]:
+    rows = [json.loads(line) for line in TEST_DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:PROMPTS]
+
+
+def _conversation(row) -> list[dict]:
+    return row["messages"][:-1]  # system and user; the last message is the reference answer
+
+
+def _llama_cpp_answers(llm, rows, stops: set[int], new_tokens: int) -> list[list[int]]:
+    """Greedy answers, each prompt rendered with the chat template stored in the GGUF file itself."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    token = lambda i: llm.detokenize([i], special=True).decode()  # noqa: E731
+    render = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=token(llm.token_eos()),
+                                 bos_token=token(llm.token_bos()), add_generation_prompt=True)
+    answers = []
+    for row in rows:
+        prompt = render(messages=_conversation(row)).prompt
+        ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        answer = []
+        for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
+            if tok in stops or len(answer) == new_tokens:
+                break
+            answer.append(tok)
+        answers.append(answer)
+    return answers
+
+
+def _text(llm, answers: list[list[int]]) -> list[str]:
+    return [llm.detokenize(answer).decode("utf-8", errors="replace").strip() for answer in answers]
+
+
+def _rouge_l(predictions: list[str], rows) -> float:
+    from honed.metrics import rouge
+
+    return rouge(predictions, [row["messages"][-1]["content"] for row in rows])["rougeL"]
+
+
+def _honed_greedy(model, tokenizer, rows, stops: list[int], new_tokens: int) -> list[list[int]]:
+    """honed's own generation (the path `honed eval` takes), one prompt at a time so no padding is involved."""
+    from honed.data.encoding import generation_prompt_ids
+    from honed.generation import generate_new_tokens
+
+    answers = []
+    for row in rows:
+        ids = torch.tensor([generation_prompt_ids(tokenizer, _conversation(row))])
+        options = {"max_new_tokens": new_tokens, "do_sample": False, "eos_token_id": stops,
+                   "pad_token_id": tokenizer.pad_token_id}
+        new = generate_new_tokens(model, ids, torch.ones_like(ids), options)[0].tolist()
+        answers.append([t for t in new[: next((i for i, t in enumerate(new) if t in stops), len(new))]])
+    return answers
+
+
+def _honed_eval_rouge_l(run_dir: Path, out: Path) -> float:
+    """`honed eval` itself, with the demo's settings (first 16 prompts, 64 new tokens)."""
+    done = subprocess.run([sys.executable, "-m", "honed", "eval", str(run_dir), "--data", str(TEST_DATA), "--limit",
+                           str(PROMPTS), "--max-new-tokens", "64", "--metrics", "rouge", "--output", str(out)],
+                          capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "eval.json").read_text())["metrics"]["rougeL"]
+
+
+@pytest.mark.slow
+def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
+    """The acceptance figures of GGUF export, measured on the demo's first 16 held-out prompts:
+    f16 export: first 32 greedy tokens equal honed's own on >= 12/16; q8_0 export: ROUGE-L within 2 points of
+    `honed eval`; LoRA adapter GGUF on the original Q4_1 file: ROUGE-L >= 15 points above that file alone."""
+    from honed.generation import stop_token_ids
+    from honed.models.cache import default_gguf_file
+    from honed.training import load_run
+
+    started = time.monotonic()
+    say = lambda what: print(f"[{time.monotonic() - started:5.0f} s] {what}", flush=True)  # noqa: E731
+    rows, f16, q8, adapter = _test_rows(), tmp_path / "f16.gguf", tmp_path / "q8_0.gguf", tmp_path / "lora.gguf"
+    for args in (["--gguf", str(f16), "--quant", "f16"], ["--gguf", str(q8)], ["--gguf-adapter", str(adapter)]):
+        assert main(["export", str(support_lora), *args]) == 0
+    say("exported f16, q8_0 and the adapter")
+    run = load_run(support_lora)
+    stops = stop_token_ids(run.tokenizer, run.model)
+    ours = _honed_greedy(run.model.merge_and_unload(), run.tokenizer, rows, stops, 32)
+    say("honed's greedy answers")
+    theirs = _llama_cpp_answers(load(f16), rows, set(stops), 32)
+    same = sum(a == b for a, b in zip(ours, theirs, strict=True))
+    say(f"f16: the first 32 greedy tokens equal honed's own on {same}/{PROMPTS} prompts")
+
+    honed_rouge = _honed_eval_rouge_l(support_lora, tmp_path / "eval")
+    q8_llm = load(q8)
+    q8_rouge = _rouge_l(_text(q8_llm, _llama_cpp_answers(q8_llm, rows, set(stops), 64)), rows)
+    say(f"ROUGE-L: q8_0 in llama.cpp {q8_rouge:.1f}, honed eval {honed_rouge:.1f}")
+    base = default_gguf_file()
+    alone, tuned = load(base), load(base, lora_path=str(adapter))
+    base_rouge = _rouge_l(_text(alone, _llama_cpp_answers(alone, rows, set(stops), 64)), rows)
+    adapter_rouge = _rouge_l(_text(tuned, _llama_cpp_answers(tuned, rows, set(stops), 64)), rows)
+    say(f"ROUGE-L: the Q4_1 base alone {base_rouge:.1f}, with the adapter {adapter_rouge:.1f}")
+    assert same >= 12
+    assert abs(q8_rouge - honed_rouge) <= 2
+    assert adapter_rouge - base_rouge >= 15

@@ -122,7 +122,8 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     if quant not in gguf.QUANTS:
         raise UserError(f"--quant {quant}: choose one of {', '.join(gguf.QUANTS)}")
     if not method.standalone and not method.can_merge:
-        raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model: {method.unmergeable_because}")
+        raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model ({method.unmergeable_because}); "
+                        f"--gguf takes {', '.join(_gguf_techniques())} runs")
     gguf.architecture(_base_config(run_dir, config, method))
     side = ollama.modelfile_path(out)
     _check_file_free([out, side], overwrite)
@@ -161,6 +162,12 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
     return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m BASE.gguf --lora {out}; "
                                 f"Ollama: ollama create {run_dir.name} -f {side} ({family})")
+
+
+def _gguf_techniques() -> list[str]:
+    from honed.methods import all_methods
+
+    return [m.name for m in all_methods() if m.standalone or m.can_merge]
 
 
 def _run(run_dir: Path):

@@ -178,3 +178,23 @@ def test_lora_adapter_gguf_adds_to_the_base_exactly_as_the_merge_does(lora_runs,
         delta = alpha / lora_a.shape[0] * lora_b @ lora_a
         assert abs(weights["base"][name] + delta - weights["merged"][name]).max() < 1e-5, name
     assert "ADAPTER ./adapter.gguf" in adapter.with_suffix(".Modelfile").read_text()
+
+
+@pytest.mark.parametrize("method", ["full", "ia3", "adalora"])
+def test_every_mergeable_technique_exports_its_own_logits(tiny_model, tmp_path, method):
+    """Full fine-tuning as is, IA3 and AdaLoRA merged: the f32 file computes what the run computes."""
+    from transformers import AutoModelForCausalLM
+
+    data = write_jsonl(tmp_path / "train.jsonl", MEMORISE * 4)
+    run_dir = fit({"model": str(tiny_model), "method": method, "data": {"train": str(data)},
+                   "training": {"max_steps": 2, "batch_size": 2, "learning_rate": 5e-2},
+                   "output": str(tmp_path / method)}).run_dir
+    out = tmp_path / "model.gguf"
+    _export(run_dir, out, "--quant", "f32")
+    run = load_run(run_dir)
+    ids = _chat_ids(run.tokenizer)
+    model, _ = _read_back(out)
+    expected = _logits(run.model, ids)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model)).eval()
+    assert (expected - _logits(base, ids)).abs().max() > 1e-3  # training moved the model
+    assert (_logits(model, ids) - expected).abs().max() < 1e-4

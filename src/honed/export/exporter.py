@@ -160,8 +160,8 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     text, family = ollama.modelfile(str(base) if base else config.model, tokenizer, f"./{out.name}")
     _write_text(side, text)
     on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
-    return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m BASE.gguf --lora {out}; "
-                                f"Ollama: ollama create {run_dir.name} -f {side} ({family})")
+    return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m {base or 'BASE.gguf'} "
+                                f"--lora {out}; Ollama: ollama create {run_dir.name} -f {side} ({family})")
 
 
 def _gguf_techniques() -> list[str]:

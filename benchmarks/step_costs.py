@@ -11,6 +11,7 @@ operators that take the most time in one variant.
 - autocast: matmuls in bf16 under torch.autocast
 - logits: 'all' projects every position onto the vocabulary; 'labelled' only positions that carry a label
 - attention: transformers' sdpa (the default) or eager
+- dropout: LoRA's dropout as torch draws it (bernoulli_) or honed's MaskDropout (honed.methods.dropout)
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT  # noqa: E402
 
-VARIANTS = {  # name: (frozen weights dtype, autocast, logits, attention)
-    "fp32": ("fp32", False, "all", "sdpa"),
-    "fp32-labelled": ("fp32", False, "labelled", "sdpa"),
-    "autocast": ("fp32", True, "all", "sdpa"),
-    "bf16-weights": ("bf16", True, "all", "sdpa"),
-    "bf16-labelled": ("bf16", True, "labelled", "sdpa"),
-    "bf16-labelled-eager": ("bf16", True, "labelled", "eager"),
-    "fp32-labelled-eager": ("fp32", False, "labelled", "eager"),
+VARIANTS = {  # name: (frozen weights dtype, autocast, logits, attention, LoRA dropout)
+    "fp32": ("fp32", False, "all", "sdpa", "torch"),
+    "fp32-labelled": ("fp32", False, "labelled", "sdpa", "torch"),
+    "autocast": ("fp32", True, "all", "sdpa", "torch"),
+    "bf16-weights": ("bf16", True, "all", "sdpa", "torch"),
+    "bf16-labelled": ("bf16", True, "labelled", "sdpa", "torch"),
+    "bf16-labelled-eager": ("bf16", True, "labelled", "eager", "torch"),
+    "bf16-labelled-mask": ("bf16", True, "labelled", "sdpa", "mask"),
+    "bf16-labelled-eager-mask": ("bf16", True, "labelled", "eager", "mask"),
+    "fp32-labelled-eager": ("fp32", False, "labelled", "eager", "torch"),
+    "fp32-labelled-mask": ("fp32", False, "labelled", "sdpa", "mask"),
 }
 
 
@@ -54,14 +58,14 @@ def main() -> None:
     print(f"{cpu_name()}, {threads} threads, torch {torch.__version__}; {args.method}; one micro-batch of "
           f"{batch['input_ids'].shape[0]} lines x {batch['input_ids'].shape[1]} positions, {real} real tokens, "
           f"{labelled} labelled ({100 * labelled / real:.0f}%)")
-    print(f"{'variant':<22} {'weights':<8} {'autocast':<9} {'logits':<9} {'attention':<9} {'step s':>7} "
-          f"{'tokens/s':>9} {'vs fp32':>8}")
+    print(f"{'variant':<26} {'weights':<8} {'autocast':<9} {'logits':<9} {'attention':<9} {'dropout':<8} "
+          f"{'step s':>7} {'tokens/s':>9} {'vs first':>8}")
     first = None
     for name in args.variants.split(","):
         seconds = _time_variant(args, name, batch)
         first = first or seconds
-        weights, autocast, logits, attention = VARIANTS[name]
-        print(f"{name:<22} {weights:<8} {str(autocast):<9} {logits:<9} {attention:<9} {seconds:>7.3f} "
+        weights, autocast, logits, attention, dropout = VARIANTS[name]
+        print(f"{name:<26} {weights:<8} {str(autocast):<9} {logits:<9} {attention:<9} {dropout:<8} {seconds:>7.3f} "
               f"{real / seconds:>9.0f} {first / seconds:>7.2f}x", flush=True)
     if args.profile:
         _profile(args, args.profile, batch)
@@ -92,10 +96,11 @@ def _setup(args, name: str):
     import peft
     import torch
 
+    from honed.methods.dropout import use_mask_dropout
     from honed.models import load_model
     from honed.training.runner import keep_trainable_in_fp32
 
-    weights, autocast, logits, attention = VARIANTS[name]
+    weights, autocast, logits, attention, dropout = VARIANTS[name]
     dtype = torch.bfloat16 if weights == "bf16" and args.method == "lora" else torch.float32
     model = load_model(args.model, dtype=dtype)
     model.config._attn_implementation = attention
@@ -103,6 +108,8 @@ def _setup(args, name: str):
     if args.method == "lora":
         model = peft.get_peft_model(model, peft.LoraConfig(
             task_type=peft.TaskType.CAUSAL_LM, r=8, lora_alpha=32, lora_dropout=0.1, target_modules="all-linear"))
+        if dropout == "mask":
+            use_mask_dropout(model)
     keep_trainable_in_fp32(model)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)

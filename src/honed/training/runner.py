@@ -158,6 +158,8 @@ def run(trainer, setup: Setup) -> Outcome:
 def finish(trainer, setup: Setup, outcome: Outcome) -> Trained:
     """Rank 0 saves the artifact, tokenizer and summary; the other ranks only join a sharded model's gathering."""
     model, method = setup.model, setup.method
+    if trainer.attention is not None:
+        trainer.attention.restore(model)  # the model is saved and handed back with its own attention
     if not setup.main:
         if setup.config.training.fsdp:
             _join_the_final_save(method, model)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
+from honed.training.attention import plan_attention
 from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
 from honed.training.guards import NonFiniteGuard, SaveOnSignal
 from honed.training.precision import Precision
@@ -171,6 +172,7 @@ def _trainer_class():
         signals = None
         loss_plan = None  # LossPlan: labelled positions only, or the plain path
         autocast_dtype = None  # set when honed, not accelerate, runs half-precision autocast
+        attention = None  # AttentionByWidth: the attention kernel per line width, when one was measured faster
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.tally.add(inputs)
@@ -258,6 +260,8 @@ def _trainer_class():
             return stack
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.attention is not None:
+                self.attention.apply(self.model, inputs["input_ids"].shape[-1])
             if self.loss_plan is None or not self.loss_plan.labelled_only:
                 if model.training:
                     return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -339,6 +343,7 @@ def build_trainer(setup, extra_callbacks: list):
     trainer.remove_callback(PrinterCallback)
     trainer.batch_plan, trainer.tally, trainer.loss_plan = setup.plan, tally, setup.loss_plan
     trainer.autocast_dtype = setup.precision.dtype if honed_autocasts(setup.precision, config.training) else None
+    trainer.attention = plan_attention(setup.model, setup.precision)
     trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite, trainer.latest_checkpoint), signals
     trainer.add_callback(trainer.guard)
     trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints

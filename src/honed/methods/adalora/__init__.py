@@ -82,7 +82,11 @@ def _wrap(model, config: AdaLoraConfig, context: BuildContext):
         total_step=context.total_steps,
         target_modules=target_modules_arg(config.target_modules),
     )
-    return peft.get_peft_model(model, peft_config)
+    from honed.methods.dropout import use_mask_dropout
+
+    wrapped = peft.get_peft_model(model, peft_config)
+    use_mask_dropout(wrapped)
+    return wrapped
 
 
 def _callbacks(model) -> list:

@@ -39,7 +39,11 @@ def _wrap(model, config: LoraConfig, context: BuildContext):
         use_dora=config.use_dora,
         use_rslora=config.use_rslora,
     )
-    return peft.get_peft_model(model, peft_config)
+    from honed.methods.dropout import use_mask_dropout
+
+    wrapped = peft.get_peft_model(model, peft_config)
+    use_mask_dropout(wrapped)
+    return wrapped
 
 
 METHOD = register(

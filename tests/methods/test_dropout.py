@@ -57,3 +57,14 @@ def test_lora_layers_get_it_in_their_adapter_branch(tiny_model):
     adapted = [m for m in model.modules() if isinstance(getattr(m, "lora_dropout", None), torch.nn.ModuleDict)]
     assert swapped == len(adapted) > 0
     assert all(isinstance(m.lora_dropout["default"], MaskDropout) for m in adapted)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64])
+def test_the_mask_is_exactly_zero_or_the_scale_in_every_dtype(dtype):
+    torch.manual_seed(3)
+    x = torch.randn(300, 40).to(dtype)
+    out = MaskDropout(0.1).train()(x)
+    kept = out != 0
+    expected = (x * (1 / 0.9)).to(dtype)  # the scale applied as torch applies a Python float to this dtype
+    assert torch.equal(out[kept], expected[kept])
+    assert 0.85 < kept.float().mean().item() < 0.95

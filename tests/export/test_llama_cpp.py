@@ -28,10 +28,11 @@ LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low
                "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
 
 
-def load(path, **options):
-    # one thread is plenty for these models, and on a shared 2-core machine two threads that meet at every barrier
-    # stall whenever another process takes a core
-    return llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=1, n_threads_batch=1, verbose=False, **options)
+def load(path, threads: int = 1, **options):
+    # one thread is plenty for the tiny models, and on a shared 2-core machine two threads that meet at every barrier
+    # stall whenever another process takes a core; the default model's runs (nothing else running then) take two
+    return llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=threads, n_threads_batch=threads,
+                           verbose=False, **options)
 
 
 @pytest.mark.parametrize(("model_type", "rope"), [("llama", None), ("llama", LLAMA3_ROPE), ("mistral", None),
@@ -74,6 +75,7 @@ def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATA = ROOT / "examples" / "data" / "support" / "test.jsonl"
 PROMPTS = 16
+DEMO_THREADS = min(2, os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +151,8 @@ def _honed_greedy(model, tokenizer, rows, stops: list[int], new_tokens: int) -> 
 
 def _honed_eval_rouge_l(run_dir: Path, out: Path) -> float:
     """`honed eval` itself, with the demo's settings (first 16 prompts, 64 new tokens)."""
-    done = subprocess.run([sys.executable, "-m", "honed", "eval", str(run_dir), "--data", str(TEST_DATA), "--limit",
-                           str(PROMPTS), "--max-new-tokens", "64", "--metrics", "rouge", "--output", str(out)],
-                          capture_output=True, text=True, timeout=1800, cwd=ROOT, env={**os.environ})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert main(["eval", str(run_dir), "--data", str(TEST_DATA), "--limit", str(PROMPTS), "--max-new-tokens", "64",
+                 "--metrics", "rouge", "--output", str(out)]) == 0
     return json.loads((out / "eval.json").read_text())["metrics"]["rougeL"]
 
 
@@ -175,16 +175,16 @@ def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
     stops = stop_token_ids(run.tokenizer, run.model)
     ours = _honed_greedy(run.model.merge_and_unload(), run.tokenizer, rows, stops, 32)
     say("honed's greedy answers")
-    theirs = _llama_cpp_answers(load(f16), rows, set(stops), 32)
+    theirs = _llama_cpp_answers(load(f16, DEMO_THREADS), rows, set(stops), 32)
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
     say(f"f16: the first 32 greedy tokens equal honed's own on {same}/{PROMPTS} prompts")
 
     honed_rouge = _honed_eval_rouge_l(support_lora, tmp_path / "eval")
-    q8_llm = load(q8)
+    q8_llm = load(q8, DEMO_THREADS)
     q8_rouge = _rouge_l(_text(q8_llm, _llama_cpp_answers(q8_llm, rows, set(stops), 64)), rows)
     say(f"ROUGE-L: q8_0 in llama.cpp {q8_rouge:.1f}, honed eval {honed_rouge:.1f}")
     base = default_gguf_file()
-    alone, tuned = load(base), load(base, lora_path=str(adapter))
+    alone, tuned = load(base, DEMO_THREADS), load(base, DEMO_THREADS, lora_path=str(adapter))
     base_rouge = _rouge_l(_text(alone, _llama_cpp_answers(alone, rows, set(stops), 64)), rows)
     adapter_rouge = _rouge_l(_text(tuned, _llama_cpp_answers(tuned, rows, set(stops), 64)), rows)
     say(f"ROUGE-L: the Q4_1 base alone {base_rouge:.1f}, with the adapter {adapter_rouge:.1f}")

@@ -160,6 +160,7 @@ def test_queue_full_gets_429_and_a_long_wait_gets_504(server):
     body = {"model": "alpha", "prompt": "Question 2?", "max_tokens": 2}
     results = []
     engine._turn.acquire()  # the model is busy
+    server.service.limits.timeout_s = 3  # long enough for the second request to find the queue full
     try:
         waiting = threading.Thread(target=lambda: results.append(_post(server, "/v1/completions", body)))
         waiting.start()
@@ -167,7 +168,6 @@ def test_queue_full_gets_429_and_a_long_wait_gets_504(server):
             pass
         code, payload = _post(server, "/v1/completions", body)
         assert code == 429 and "waiting" in payload["error"]["message"]
-        server.service.limits.timeout_s = 0.5
     finally:
         waiting.join()
         engine._turn.release()

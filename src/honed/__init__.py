@@ -19,8 +19,9 @@ from honed.version import __version__
 if TYPE_CHECKING:
     from honed.config import EvalConfig, RunConfig
     from honed.evaluation import EvalResult
+    from honed.evaluation.rewards import RewardResult
 
-__all__ = ["__version__", "evaluate", "load_config", "train"]
+__all__ = ["__version__", "evaluate", "evaluate_preferences", "load_config", "train"]
 
 
 def train(config: RunConfig | dict | str | Path) -> Path:
@@ -44,6 +45,20 @@ def evaluate(
     subject = load_subject(str(target))
     other = load_baseline(str(baseline), subject) if baseline else None
     return evaluate_subject(subject, data, other, settings, output)
+
+
+def evaluate_preferences(
+    target: str | Path,
+    data: str | Path | None = None,
+    baseline: str | Path | None = None,
+    output: str | Path | None = None,
+) -> RewardResult:
+    """Reward accuracy and mean reward margin of a run on preference pairs (prompt, chosen, rejected): DPO's
+    implicit reward against the run's starting point (its --from run, else its base model; `baseline` names
+    another); writes eval.json, rewards.jsonl and report.md into the run's eval-preferences/."""
+    from honed.evaluation.rewards import evaluate_preferences as score
+
+    return score(target, data, baseline, output)
 
 
 def load_config(

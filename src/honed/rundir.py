@@ -5,6 +5,7 @@ methods and models, never training), so reading a run never loads the training s
     config.yaml      resolved config            summary.json   technique, params, time, tokens, memory, losses
     adapter/ | model/  the trained weights      metrics.jsonl  one line per log event
     tokenizer/       tokenizer + chat template  eval/          eval.json, predictions.jsonl, report.md
+                                                eval-preferences/  eval.json, rewards.jsonl, report.md (preference data)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ EVAL_DIR = "eval"  # what `honed eval` writes into a run: the three files below
 EVAL_FILE = "eval.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 REPORT_FILE = "report.md"
+PREFERENCE_EVAL_DIR = "eval-preferences"  # what `honed eval` writes for preference data: eval.json, report.md and
+REWARDS_FILE = "rewards.jsonl"  # each pair's implicit rewards
 
 
 def check_free(run_dir: Path, overwrite: bool) -> None:

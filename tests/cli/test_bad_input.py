@@ -156,6 +156,44 @@ def missing_config(work: Path, model: str) -> list[str]:
     return ["train", "nope.yaml", "--output", "run"]
 
 
+PAIR = {"prompt": "Where is my order?", "chosen": "It ships in two days.", "rejected": "No idea."}
+
+
+def preference_without_rejected(work: Path, model: str) -> list[str]:
+    write_rows(work / "prefs.jsonl", [{"prompt": "Where is my order?", "chosen": "It ships.", "answer": "No."}] * 3)
+    return ["train", "--model", model, "--data", "prefs.jsonl", "--objective", "dpo", "--output", "run"]
+
+
+def preference_of_unknown_fields(work: Path, model: str) -> list[str]:
+    write_rows(work / "prefs.jsonl", [{"question": "Where is my order?", "good": "It ships.", "bad": "No."}] * 3)
+    return ["train", "--model", model, "--data", "prefs.jsonl", "--objective", "dpo", "--output", "run"]
+
+
+def kto_with_one_label(work: Path, model: str) -> list[str]:
+    write_rows(work / "kto.jsonl", [{**GOOD_ROW, "label": True}] * 4)
+    return ["train", "--model", model, "--data", "kto.jsonl", "--objective", "kto", "--output", "run"]
+
+
+def dpo_on_an_sft_file(work: Path, model: str) -> list[str]:
+    write_rows(work / "data.jsonl", [GOOD_ROW] * 3)
+    return ["train", "--model", model, "--data", "data.jsonl", "--objective", "dpo", "--output", "run"]
+
+
+def sft_on_a_preference_file(work: Path, model: str) -> list[str]:
+    write_rows(work / "prefs.jsonl", [PAIR] * 3)
+    return ["train", "--model", model, "--data", "prefs.jsonl", "--output", "run"]
+
+
+def from_a_run_of_another_model(work: Path, model: str) -> list[str]:
+    """A finished run (by the run directory's contract: config.yaml and summary.json) of another base model."""
+    (work / "sft").mkdir()
+    (work / "sft" / "config.yaml").write_text("model: someone/other-model\nmethod: lora\n")
+    (work / "sft" / "summary.json").write_text("{}\n")
+    write_rows(work / "prefs.jsonl", [PAIR] * 3)
+    return ["train", "--from", "sft", "--model", model, "--data", "prefs.jsonl", "--objective", "dpo",
+            "--output", "run"]
+
+
 def debug_shows_traceback(work: Path, model: str) -> list[str]:
     return ["--debug", "train", "--model", model, "--data", "missing.jsonl", "--output", "run"]
 
@@ -202,6 +240,26 @@ CASES = {
     "existing-output": Case(existing_output, ["run: already holds files", "--overwrite"]),
     "invalid-yaml": Case(invalid_yaml, ["run.yaml:3: invalid YAML ("]),
     "missing-config": Case(missing_config, ["nope.yaml: no such config file"]),
+    "preference-without-rejected": Case(
+        preference_without_rejected,
+        ["prefs.jsonl:1: has 'chosen' but no 'rejected'", "found fields: prompt, chosen, answer"],
+    ),
+    "preference-of-unknown-fields": Case(
+        preference_of_unknown_fields,
+        ["prefs.jsonl:1: --objective dpo needs prompt + chosen + rejected", "found fields: question, good, bad"],
+    ),
+    "kto-with-one-label": Case(kto_with_one_label, ["kto.jsonl: every row has label true (desirable)", "kto"]),
+    "dpo-on-an-sft-file": Case(
+        dpo_on_an_sft_file, ["data.jsonl:1: --objective dpo needs prompt + chosen + rejected",
+                             "found fields: prompt, completion"],
+    ),
+    "sft-on-a-preference-file": Case(
+        sft_on_a_preference_file, ["prefs.jsonl:1: rows are preference rows", "--objective dpo"]
+    ),
+    "from-a-run-of-another-model": Case(
+        from_a_run_of_another_model,
+        ["--from sft: that run fine-tuned someone/other-model, but this run's model is "],
+    ),
 }
 DEBUG = "debug"
 
@@ -222,7 +280,7 @@ class Outcome:
 # outcome is identical to a real `python -m honed`.
 FORK_RUNNER = r"""
 import json, os, runpy, sys, traceback
-import datasets, honed.cli.main, honed.training.runner  # the slow imports, done once
+import datasets, honed.cli.main, honed.training.runner, trl.data_utils  # the slow imports, done once
 from transformers import AutoTokenizer
 AutoTokenizer.from_pretrained(sys.argv[1])  # loads transformers' lazy tokenizer modules too
 results = {}

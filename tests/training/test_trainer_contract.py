@@ -4,7 +4,12 @@ steps of resuming one at the moments the Trainer's loop needs them (weights befo
 exists, RNG after skipping the trained batches). Everything else goes through public hooks: the NaN guard is a
 callback on `on_pre_optimizer_step`, and the Trainer's own `_load_scaler` finds no `scaler.pt` in a verified
 checkpoint. A private method that is renamed or reshaped in an upgrade would leave honed's override silently
-uncalled; these tests name it instead. pyproject.toml pins transformers to the versions they passed on."""
+uncalled; these tests name it instead. pyproject.toml pins transformers to the versions they passed on.
+
+The overrides live in two honed classes: HonedBehaviours, mixed into every trainer (transformers' own and TRL's
+DPOTrainer and KTOTrainer), and the supervised HonedTrainer's loader and loss. TRL's trainers subclass the
+Trainer; where they define one of the methods the mixin overrides, honed's must still win in the MRO and pass on
+arguments TRL's version takes."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import pytest
 import transformers
 from transformers import Trainer
 
-from honed.training.trainer import _trainer_class
+from honed.training.trainer import HonedBehaviours, _trainer_class
 
 PRIVATE = {
     "_save_checkpoint": ["self", "model", "trial"],
@@ -33,9 +38,15 @@ PUBLIC = {  # documented as meant to be overridden, pinned all the same: honed p
 PINNED = {**PRIVATE, **PUBLIC}
 
 
+def _honed_overrides(cls) -> set[str]:
+    """Trainer methods defined by honed's own classes in `cls`'s MRO."""
+    return {name for klass in cls.__mro__ if klass.__module__.startswith("honed.")
+            for name, value in vars(klass).items() if callable(value) and hasattr(Trainer, name)}
+
+
 def test_every_method_honed_overrides_is_pinned():
     honed = _trainer_class()
-    overrides = {name for name, value in vars(honed).items() if callable(value) and hasattr(Trainer, name)}
+    overrides = _honed_overrides(honed)
     assert overrides == set(PINNED), "pin each override of a Trainer method here (and why, if it is private)"
     assert not {name for name in overrides if name.startswith("_")} - set(PRIVATE)
 
@@ -48,3 +59,21 @@ def test_the_trainer_still_has_each_overridden_method_with_the_pinned_parameters
     theirs = list(inspect.signature(getattr(Trainer, name)).parameters)
     assert theirs == PINNED[name], f"Trainer.{name}{tuple(theirs)} != pinned {tuple(PINNED[name])}; {advice}"
     assert list(inspect.signature(getattr(_trainer_class(), name)).parameters) == theirs
+
+
+@pytest.mark.parametrize("objective", ["dpo", "kto"])
+def test_trl_trainers_get_the_same_behaviours_and_take_their_arguments(objective):
+    """honed's DPO/KTO trainers are HonedBehaviours on TRL's class: the mixin's methods win in the MRO (TRL's own
+    _save_checkpoint, which writes a model card and the Trainer's pickled checkpoint, is replaced like the
+    Trainer's), and wherever TRL defines one of them, it still takes the arguments honed's super() call passes."""
+    from honed.training.preference import preference_trainer_class
+
+    honed = preference_trainer_class(objective)
+    trl_class = honed.__mro__[2]
+    assert honed.__mro__[1] is HonedBehaviours and trl_class.__module__.startswith("trl.")
+    assert _honed_overrides(honed) == _honed_overrides(HonedBehaviours) and _honed_overrides(honed) <= set(PINNED)
+    for name in _honed_overrides(honed):
+        assert getattr(honed, name) is getattr(HonedBehaviours, name), name
+        theirs = getattr(trl_class, name)
+        inspect.signature(theirs).bind(*PINNED[name])  # raises TypeError when TRL's version no longer takes them
+    assert "_save_checkpoint" in vars(trl_class), "TRL no longer overrides _save_checkpoint: drop this pin"

@@ -10,6 +10,8 @@ from honed.config import DataConfig, RunConfig, TrainingConfig
 RUN_FLAGS = [
     ("--method", "method", str, None),
     ("--model", "model", str, RunConfig),
+    ("--objective", "training.objective", str, TrainingConfig),
+    ("--from", "from_run", str, RunConfig),
     ("--data", "data.train", str, DataConfig),
     ("--validation-data", "data.validation", str, DataConfig),
     ("--test-data", "data.test", str, DataConfig),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from honed.metrics import describe_metrics, metric_names
 
-HELP = f"evaluate a run directory or model on test data ({', '.join(metric_names())}), optionally against a baseline"
+HELP = (f"evaluate a run directory or model on test data ({', '.join(metric_names())}), optionally against a "
+        "baseline; on preference pairs (prompt, chosen, rejected): reward accuracy and margin against the run's "
+        "starting point")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("eval", help=HELP, description=HELP)
     parser.add_argument("target", help="run directory, or a base model name/path")
     parser.add_argument("--data", help="test file (default: data.test of the run's config)")
-    parser.add_argument("--baseline", help="'base' (the run's base model) or another run directory/model")
+    parser.add_argument("--baseline", help="'base' (the run's base model) or another run directory/model; on "
+                        "preference pairs, the reference (default: the run's --from run, else its base model)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N rows")
     parser.add_argument("--max-new-tokens", type=int, help="most tokens per answer (default 128)")
     parser.add_argument("--batch-size", type=int, help="prompts generated together (default 16)")
@@ -24,6 +27,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from honed.evaluation.rewards import holds_preferences
+
+    if holds_preferences(args.data, args.target):
+        return _run_on_preferences(args)
     import honed
     from honed.evaluation.settings import eval_settings
     from honed.evaluation.report import examples_section, metrics_table, perplexity_notes, telling_examples
@@ -38,4 +45,22 @@ def run(args) -> int:
         print()
         print(examples_section(result, telling_examples(result, args.examples)))
     print(f"written: {result.output_dir}/eval.json, predictions.jsonl, report.md")
+    return 0
+
+
+def _run_on_preferences(args) -> int:
+    from honed.errors import UserError
+    from honed.evaluation.report import reward_table
+    from honed.evaluation.rewards import evaluate_preferences
+
+    flags = {"--max-new-tokens": args.max_new_tokens, "--batch-size": args.batch_size,
+             "--temperature": args.temperature, "--metrics": args.metrics}
+    unused = [flag for flag, value in flags.items() if value is not None]
+    if unused:
+        raise UserError(f"{', '.join(unused)}: not used on preference pairs, which are scored, not generated")
+
+    result = evaluate_preferences(args.target, data=args.data, baseline=args.baseline, output=args.output,
+                                  limit=args.limit)
+    print(reward_table(result))
+    print(f"written: {result.output_dir}/eval.json, rewards.jsonl, report.md")
     return 0

@@ -15,7 +15,10 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", help="secret every request must carry (required beyond loopback)")
     parser.add_argument("--results", action="store_true", help="print the results and exit (no server)")
-    parser.add_argument("--export", choices=["csv", "json"], help="print every rating (csv) or the results (json)")
+    parser.add_argument("--export", choices=["csv", "json", "preferences", "kto"],
+                        help="print every rating (csv), the results (json), or training data as JSONL: DPO pairs "
+                             "{prompt, chosen, rejected} (preferences) or KTO rows {prompt, completion, label} (kto), "
+                             "from the items whose reviewers' majority agrees")
     parser.set_defaults(handler=run)
 
 
@@ -27,7 +30,7 @@ def run(args) -> int:
 
     from honed.errors import UserError
     from honed.review import Store, csv_export, load_answers, make_review_server, results, text_report
-    from honed.review.sides import side_labels
+    from honed.review.sides import load_conversations, side_labels
 
     log = logging.getLogger("honed")
     db = Path(args.db) if args.db else _default_db(args.a, args.b)
@@ -40,7 +43,9 @@ def run(args) -> int:
     else:
         label_a, label_b, items = load_answers(args.a, args.b, args.data)
         store = Store(db)
-        store.setup(label_a, label_b, items)
+        store.setup(label_a, label_b, items, load_conversations(args.a, args.b))
+    if args.export in ("preferences", "kto"):
+        return _export_training_data(store, args.export)
     if args.export == "csv":
         print(csv_export(store), end="")
         return 0
@@ -60,6 +65,19 @@ def run(args) -> int:
         log.info("stopped; every rating so far is saved in %s", db)
     finally:
         server.server_close()
+    return 0
+
+
+def _export_training_data(store, kind: str) -> int:
+    import json
+    import sys
+
+    from honed.review.preferences import export_rows
+
+    rows, tally = export_rows(store, kind)
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
+    print(tally.line(kind), file=sys.stderr)
     return 0
 
 

@@ -25,6 +25,7 @@ class Contestant:
     config: RunConfig
     eval_settings: EvalConfig
     test_data: str
+    starts_from: str | None = None  # the fingerprint of the contestant whose run a preference stage trains on
 
     @property
     def trains(self) -> bool:
@@ -37,6 +38,7 @@ class Contestant:
             settings = {key: settings[key] for key in ("model", "data", "trust_remote_code")}
         payload = {
             "method": self.method, "learning_rate": self.effective_learning_rate(), "config": settings,
+            "starts_from": self.starts_from,
             "eval": self.eval_settings.model_dump(mode="json"),
             "files": {path: _file_digest(path) for path in self._data_files()},
         }
@@ -46,7 +48,7 @@ class Contestant:
         """The rate training will use: a changed technique default changes the fingerprint too."""
         if not self.trains:
             return None
-        return self.learning_rate or get_method(self.method).default_learning_rate
+        return self.config.training.learning_rate_or(get_method(self.method).default_learning_rate)
 
     def _data_files(self) -> list[str]:
         candidates = [self.config.data.train, self.config.data.validation] if self.trains else []
@@ -65,14 +67,23 @@ class Contestant:
 # that sets one is refused rather than silently overridden.
 _DECIDED_BY_COMPARE = {
     "training": {"epochs", "max_steps", "batch_size", "eval_steps", "early_stopping_metric",
-                 "early_stopping_patience", "resume"},
+                 "early_stopping_patience", "resume", "objective"},
     "eval": {"limit", "during_training"},
 }
+# Said per contestant instead (a preference stage names its objective, data and the contestant it starts from).
+_PER_CONTESTANT = {"training.objective": "objective", "from_run": "start_from"}
 
 
 def refuse_what_compare_decides(config: RunConfig) -> None:
+    if config.from_run is not None:
+        raise UserError("from_run: honed compare trains every contestant itself; a preference stage names the "
+                        "contestant it starts from with `start_from` in compare.techniques")
     for section, keys in _DECIDED_BY_COMPARE.items():
         for key in sorted(keys & getattr(config, section).model_fields_set):
+            if f"{section}.{key}" in _PER_CONTESTANT:
+                raise UserError(f"{section}.{key}: set per contestant in compare.techniques "
+                                f"(`{_PER_CONTESTANT[section + '.' + key]}`), so SFT and preference stages share "
+                                "one table")
             raise UserError(
                 f"{section}.{key}: honed compare sets this from the budget, the same for every technique "
                 f"(--budget quick|standard); remove it from the config for compare, or use honed train for one run"
@@ -92,10 +103,43 @@ def plan_contestants(config: RunConfig, budget: Budget, output: Path, only: list
     contestants = [Contestant(BASE_LABEL, None, None, _budgeted(config, config.method, budget, output / BASE_LABEL),
                               settings, test_data)]
     for entry in entries:
-        method, learning_rate = _terms(entry, config)
-        run_config = _budgeted(config, method, budget, output / entry.name / "run", learning_rate)
-        contestants.append(Contestant(entry.name, method.name, learning_rate, run_config, settings, test_data))
+        contestants.append(_contestant(entry, config, budget, output, settings, contestants))
     return contestants
+
+
+def _contestant(entry: CompareEntry, config: RunConfig, budget: Budget, output: Path, settings: EvalConfig,
+                earlier: list[Contestant]) -> Contestant:
+    method, learning_rate = _terms(entry, config)
+    run_config = _budgeted(config, method, budget, output / entry.name / "run", learning_rate)
+    starts_from = None
+    if entry.objective != "sft" or entry.start_from:
+        start = next((c for c in earlier if c.label == entry.start_from), None)
+        if entry.start_from and start is None:
+            raise UserError(f"{entry.name}: start_from {entry.start_from!r} is not measured in this comparison "
+                            "(add it to --methods)")
+        run_config = _preference_stage(run_config, entry, start)
+        starts_from = start.fingerprint() if start else None
+    return Contestant(entry.name, run_config.method.name, learning_rate, run_config, settings, earlier[0].test_data,
+                      starts_from)
+
+
+def _preference_stage(run_config: RunConfig, entry: CompareEntry, start: Contestant | None) -> RunConfig:
+    """The entry's objective, data and starting run on the budgeted config, validated again (a key the objective
+    does not use is refused here too)."""
+    from pydantic import ValidationError
+
+    raw = run_config.model_dump(mode="json")
+    raw["training"].update(objective=entry.objective, beta=entry.beta)
+    raw["data"]["train"] = entry.data or raw["data"]["train"]
+    if start is not None:
+        if entry.method.name != start.config.method.name:
+            raise UserError(f"{entry.name}: starts from {start.label}, a {start.config.method.name} run, whose "
+                            f"adapter it trains on; give it method {start.config.method.name}")
+        raw.update(method=start.config.method.model_dump(mode="json"), from_run=start.config.output)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(f"{entry.name}: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def _default_entries() -> list[CompareEntry]:

@@ -92,10 +92,13 @@ def _key_lines(node, prefix: str = "") -> dict[str, int]:
 
 
 def _resolve_paths_against(raw: dict, folder: Path) -> None:
-    for section, key in _PATH_KEYS:
-        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+    entries = (raw.get("compare") or {}).get("techniques") if isinstance(raw.get("compare"), dict) else None
+    places = [(raw.get(section), key) for section, key in _PATH_KEYS] + [(raw, "from_run")]
+    places += [(entry, "data") for entry in entries or []]  # a preference stage's own data
+    for node, key in places:
+        value = node.get(key) if isinstance(node, dict) else None
         if isinstance(value, str) and not Path(value).is_absolute() and (folder / value).exists():
-            raw[section][key] = str((folder / value).resolve())
+            node[key] = str((folder / value).resolve())
 
 
 def _parse_override(item: str) -> tuple[str, Any]:

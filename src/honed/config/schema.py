@@ -14,6 +14,11 @@ from honed.methods import all_methods, get_method
 from honed.metrics import metric_names, stopping_scores
 
 DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_BETA = 0.1  # TRL's default for DPOTrainer and KTOTrainer
+# A technique's default learning rate is for supervised training; preference objectives start from a model that
+# already answers well and push on whole-answer log-probability ratios, so by default they take a tenth of it (TRL's
+# own defaults differ more: DPOConfig 1e-6 against SFTConfig 2e-5). docs/results.md measures it on the support data.
+PREFERENCE_LR_SCALE = 0.1
 
 MethodSpec = Annotated[Union[tuple(m.config_cls for m in all_methods())], Field(discriminator="name")]
 
@@ -31,8 +36,11 @@ class DataConfig(Section):
     """Held-out test data for `honed eval` and the before/after table."""
     val_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of train held out (seeded) for validation loss when no validation file is given."""
-    format: Literal["auto", "text", "prompt_completion", "alpaca", "messages"] = "auto"
-    """Record shape; 'auto' detects it from the fields and reports what it found."""
+    format: Literal["auto", "text", "prompt_completion", "alpaca", "messages", "preference",
+                    "unpaired_preference"] = "auto"
+    """Record shape; 'auto' detects it from the fields and reports what it found. 'preference' (prompt + chosen +
+    rejected, or chosen/rejected conversations) and 'unpaired_preference' (prompt + completion + label) are for
+    training.objective dpo and kto."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Map honed's field names to yours, e.g. {prompt: question, completion: answer}."""
     split: str = "train"
@@ -47,7 +55,8 @@ class DataConfig(Section):
     @field_validator("fields")
     @classmethod
     def _known_field_names(cls, value: dict[str, str]) -> dict[str, str]:
-        known = {"text", "prompt", "completion", "instruction", "input", "output", "messages"}
+        known = {"text", "prompt", "completion", "instruction", "input", "output", "messages", "chosen", "rejected",
+                 "label"}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown field name(s) {unknown}; map any of {sorted(known)} to your column names")
@@ -55,6 +64,12 @@ class DataConfig(Section):
 
 
 class TrainingConfig(Section):
+    objective: Literal["sft", "dpo", "kto"] = "sft"
+    """What the run learns from: 'sft' (supervised: the loss on reference answers), 'dpo' (preference pairs:
+    prompt, chosen, rejected; TRL's DPOTrainer) or 'kto' (completions labelled desirable or not; TRL's KTOTrainer).
+    Same techniques, run directory, checkpoints and policies for all three."""
+    beta: float | None = Field(None, gt=0)
+    """dpo/kto only: how strongly the tuned model is held to the reference (higher: closer); null is TRL's 0.1."""
     epochs: float = Field(1.0, gt=0)
     """Passes over the training data (ignored when max_steps is set)."""
     max_steps: int | None = Field(None, ge=1)
@@ -82,8 +97,9 @@ class TrainingConfig(Section):
     sees another, no token is padding). null: on wherever the technique and model allow it (checked on the model)."""
     batch_tokens: int | None = Field(None, ge=8)
     """Token budget of a packed micro-batch; null: batch_size x the mean row length, so steps match unpacked ones."""
-    group_by_length: bool = True
-    """Without packing, batch rows of similar length together, so less of each batch is padding."""
+    group_by_length: bool | None = None
+    """Without packing, batch rows of similar length together, so less of each batch is padding. null: on, except
+    for objective kto, whose KL term needs rows in order."""
     threads: int | None = Field(None, ge=1)
     """CPU threads for torch; null: one per physical core (more only makes OpenMP threads fight)."""
     optimizer: Literal["adamw_torch", "adamw_torch_fused"] = "adamw_torch_fused"
@@ -176,6 +192,37 @@ class TrainingConfig(Section):
                              "drop batch_tokens or set packing: true")
         return self
 
+    @property
+    def beta_value(self) -> float:
+        return self.beta if self.beta is not None else DEFAULT_BETA
+
+    def learning_rate_or(self, technique_default: float) -> float:
+        """learning_rate, else the technique's default (times PREFERENCE_LR_SCALE for objective dpo/kto)."""
+        if self.learning_rate:
+            return self.learning_rate
+        return technique_default * (1.0 if self.objective == "sft" else PREFERENCE_LR_SCALE)
+
+    @model_validator(mode="after")
+    def _keys_of_the_objective(self) -> TrainingConfig:
+        """A key the objective does not use is refused, never silently ignored: preference batches are TRL's padded
+        pairs (no packing, no SFT loss path), and beta exists only for preference objectives."""
+        if self.objective == "sft":
+            if self.beta is not None:
+                raise ValueError("beta: used by objective dpo or kto only (training.objective is sft)")
+            return self
+        # Checked by value, not by whether the key was written: a run's saved config.yaml writes every key.
+        unused = [key for key, used in (("packing: true", self.packing), ("batch_tokens", self.batch_tokens is not None),
+                                        ("logits: all", self.logits == "all")) if used]
+        if self.objective == "kto" and self.group_by_length:
+            unused.append("group_by_length: true (kto batches rows in order: its KL term pairs neighbouring rows)")
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used by objective {self.objective} (TRL batches preference "
+                             "rows padded, and computes log-probabilities at completion tokens only); remove it")
+        if self.objective == "kto" and self.batch_size < 2:
+            raise ValueError("batch_size: objective kto needs at least 2 rows per batch (TRL estimates its KL term "
+                             "from the other rows of the batch)")
+        return self
+
     @field_validator("warmup")
     @classmethod
     def _whole_steps_above_one(cls, value: float) -> float:
@@ -221,6 +268,23 @@ class CompareEntry(Section):
     """Name in the table and of its folder; defaults to the technique's name. Needed when a technique appears twice."""
     learning_rate: float | None = Field(None, gt=0)
     """Learning rate for this entry; defaults to the technique's own default (see `honed methods`)."""
+    objective: Literal["sft", "dpo", "kto"] = "sft"
+    """A preference stage: 'dpo' or 'kto' trains on `data` starting from the run of the contestant `start_from`, so
+    SFT and SFT+DPO sit in one table."""
+    start_from: str | None = None
+    """Label of an earlier contestant whose trained run this one starts from (its `--from`)."""
+    data: str | None = None
+    """Training data of this contestant alone (a preference file for dpo/kto); default: the config's data.train."""
+    beta: float | None = Field(None, gt=0)
+    """dpo/kto only: as training.beta."""
+
+    @model_validator(mode="after")
+    def _preference_stage_is_complete(self) -> CompareEntry:
+        if self.objective != "sft" and not self.data:
+            raise ValueError(f"objective {self.objective} needs `data`: the preference file this stage trains on")
+        if self.objective == "sft" and self.beta is not None:
+            raise ValueError("beta: used by objective dpo or kto only")
+        return self
 
     @field_validator("method", mode="before")
     @classmethod
@@ -256,6 +320,10 @@ class CompareConfig(Section):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"techniques lists {', '.join(repeated)} twice; give each a distinct `label`")
+        for position, entry in enumerate(self.techniques or []):
+            if entry.start_from is not None and entry.start_from not in names[:position]:
+                raise ValueError(f"{entry.name}: start_from {entry.start_from!r} must be the label of a contestant "
+                                 "listed before it (it is trained first)")
         return self
 
 
@@ -274,6 +342,9 @@ class RunConfig(Section):
     """Replace a non-empty run directory (otherwise it is an error, so nothing is lost)."""
     trust_remote_code: bool = False
     """Run code shipped with a hub model. Off unless you trust its author."""
+    from_run: str | None = None
+    """A finished run to start from (`--from`): a peft run's adapter trains on (same technique), a full run's model
+    is the starting point. `model` and `method` default to that run's. The usual flow: SFT, review, then DPO."""
     compare: CompareConfig = Field(default_factory=CompareConfig)
     """Settings of `honed compare` (ignored by `honed train`)."""
 
@@ -303,6 +374,9 @@ class RunConfig(Section):
             problems.append("eval.during_training and training.early_stopping_metric need training.eval_steps")
         if self.training.eval_steps and not has_validation:
             problems.append("training.eval_steps needs data.validation or data.val_fraction")
+        if self.training.objective != "sft" and self.data.train_on == "all":
+            problems.append(f"data.train_on: all is not used by objective {self.training.objective} (its loss is on "
+                            "the completions); remove it")
         metric = self.training.early_stopping_metric
         if metric and metric != "eval_loss":
             known = stopping_scores(self.eval.metrics)

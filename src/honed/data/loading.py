@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from honed.config.schema import DataConfig
 from honed.data.encoding import EncodingStats, encode_rows
 from honed.data.readers import Record, read_records
-from honed.data.shapes import detect_format, normalise_all
+from honed.data.shapes import PREFERENCE_SHAPES, check_objective, detect_format, normalise_all
 from honed.errors import UserError
 
 log = logging.getLogger("honed")
@@ -25,9 +25,13 @@ class RowSet:
     wheres: list[str]
 
 
-def load_rows(source: str, config: DataConfig, expected_shape: str | None = None) -> RowSet:
+def load_rows(source: str, config: DataConfig, expected_shape: str | None = None,
+              objective: str | None = None) -> RowSet:
+    """Every row of `source`, normalised; with an `objective`, rows it cannot learn from are refused."""
     records = read_records(source, config.split)
-    shape = config.format if config.format != "auto" else detect_format(records[0], config.fields)
+    shape = config.format if config.format != "auto" else detect_format(records[0], config.fields, objective)
+    if objective is not None:
+        check_objective(records[0], shape, objective)
     if expected_shape and _family(shape) != _family(expected_shape):
         raise UserError(
             f"{source}: rows are {shape}-shaped but the training data is {expected_shape}-shaped; "
@@ -37,7 +41,7 @@ def load_rows(source: str, config: DataConfig, expected_shape: str | None = None
 
 
 def _family(shape: str) -> str:
-    return "text" if shape == "text" else "chat"
+    return "text" if shape == "text" else "preference" if shape in PREFERENCE_SHAPES else "chat"
 
 
 def _wheres(records: list[Record]) -> list[str]:
@@ -80,7 +84,7 @@ class PreparedData:
 def prepare_data(config: DataConfig, tokenizer, seed: int) -> PreparedData:
     if not config.train:
         raise UserError("data.train: no training data given (use --data FILE or set data.train in the config)")
-    train_rows = load_rows(config.train, config)
+    train_rows = load_rows(config.train, config, objective="sft")
     validation_rows = load_rows(config.validation, config, train_rows.shape) if config.validation else None
     if validation_rows is None:
         train_rows, validation_rows = split_validation(train_rows, config.val_fraction, seed)

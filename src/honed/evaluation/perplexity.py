@@ -18,22 +18,27 @@ Loss = tuple[float, int]  # (summed negative log-likelihood, supervised tokens) 
 def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[Loss | None]:
     """Each row's loss, or None for a row with no supervised token; one row at a time so prompt-learning
     techniques, which prepend virtual tokens, are scored exactly as they train."""
+    encoded = [encode_row(tokenizer, row, train_on, max_length) for row in rows]
+    return sequence_losses(model, [(row.input_ids, row.labels) for row in encoded])
+
+
+def sequence_losses(model, sequences: list[tuple[list[int], list[int]]]) -> list[Loss | None]:
+    """(summed negative log-likelihood, scored tokens) of each (ids, labels) sequence, teacher-forced; None where no
+    label is set past the first position."""
     import torch
 
     device = next(model.parameters()).device
     results: list[Loss | None] = []
-    for row in rows:
-        encoded = encode_row(tokenizer, row, train_on, max_length)
-        count = sum(label != IGNORE_INDEX for label in encoded.labels[1:])
+    for input_ids, labels in sequences:
+        count = sum(label != IGNORE_INDEX for label in labels[1:])
         if count == 0:
             results.append(None)
             continue
-        ids = torch.tensor([encoded.input_ids], device=device)
-        labels = torch.tensor([encoded.labels], device=device)
+        ids = torch.tensor([input_ids], device=device)
         with torch.inference_mode():
             # From the logits, not `.loss`: AdaLoRA adds its regulariser to `.loss`, even in eval mode.
             logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-            nll, _ = token_nll(logits, labels)
+            nll, _ = token_nll(logits, torch.tensor([labels], device=device))
         results.append((float(nll), count))
     return results
 

@@ -81,3 +81,27 @@ def markdown_report(result, examples: int = 3) -> str:
         [title, f"{len(result.prompts)} test rows.", metrics_table(result), *perplexity_notes(result), f"## {heading}",
          examples_section(result, telling_examples(result, examples))]
     ) + "\n"
+
+
+REWARD_ROWS = (  # (key, label, unit) of a preference evaluation's table, in order
+    ("reward_accuracy", "reward accuracy", "%"), ("reward_margin", "mean reward margin", ""),
+    ("chosen_reward", "mean reward, chosen", ""), ("rejected_reward", "mean reward, rejected", ""),
+    ("logp_accuracy", "log-prob accuracy (tuned model alone)", "%"),
+    ("reference_logp_accuracy", "log-prob accuracy (reference alone)", "%"),
+)
+
+
+def reward_table(result) -> str:
+    """A preference evaluation: implicit rewards beta * (log pi - log pi_ref) against the reference."""
+    lines = [f"| metric | {result.label} (reference {result.reference_label}, beta {result.beta:g}) |", "|---|---:|"]
+    lines += [f"| {label} | {result.metrics[key]:.{1 if unit else 3}f}{unit} |" for key, label, unit in REWARD_ROWS]
+    notes = [f"{result.metrics['pairs']} pairs"]
+    for key, what in (("truncated_pairs", "left out: an answer truncated away at data.max_length"),
+                      ("ties_dropped", "dropped: chosen equals rejected")):
+        if result.metrics.get(key):
+            notes.append(f"{result.metrics[key]} {what}")
+    return "\n".join(lines) + "\n\n" + "; ".join(notes) + "."
+
+
+def reward_report(result) -> str:
+    return f"# Preference evaluation of {result.label}\n\n{reward_table(result)}\n"

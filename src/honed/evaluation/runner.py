@@ -37,6 +37,7 @@ class EvalResult:
     prompts: list[str]
     references: list[str]
     summary: dict = field(default_factory=dict)
+    conversations: list[list[dict]] = field(default_factory=list)  # each prompt as the chat messages it was
 
 
 def evaluate_subject(
@@ -62,13 +63,21 @@ def evaluate_subject(
         out, scored[0], scored[1] if baseline is not None else None,
         [conv[-2]["content"] if len(conv) > 1 else "" for conv, _ in conversations],
         [reference for _, reference in conversations],
+        conversations=[conv[:-1] for conv, _ in conversations],
     )
     result.summary = _write(result, source, subject, settings)
     return result
 
 
 def _test_rows(data: str, subject: Subject, limit: int | None) -> list[dict]:
-    rows = load_rows(data, subject.data, expected_shape=subject.shape)
+    from honed.data.shapes import PREFERENCE_SHAPES
+
+    # A run tuned on preference pairs answers chat prompts: its test rows are any chat shape.
+    trained_on = None if subject.shape in PREFERENCE_SHAPES else subject.shape
+    rows = load_rows(data, subject.data, expected_shape=trained_on)
+    if rows.shape in PREFERENCE_SHAPES:
+        raise UserError(f"{data}: rows are {rows.shape} rows, which score rewards, not answers: `honed eval` "
+                        "reports reward accuracy on them (from Python: honed.evaluate_preferences)")
     if rows.shape == "text":
         raise UserError(
             f"{data}: rows have only 'text', so there is no reference answer to compare with; "
@@ -147,6 +156,8 @@ def _prediction_rows(result: EvalResult):
             "prediction": result.target.predictions[index],
             "scores": result.target.per_example[index],
         }
+        if result.conversations:  # the prompt with its system message and earlier turns (review exports need it)
+            row["messages"] = result.conversations[index]
         if result.baseline:
             row["baseline_prediction"] = result.baseline.predictions[index]
             row["baseline_scores"] = result.baseline.per_example[index]

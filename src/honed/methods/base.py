@@ -52,6 +52,9 @@ class Method:
     trains_base_weights: bool = False  # every weight trains: held in fp32 as master weights, even in bf16 runs
     prepended_positions: Callable[[Any], int] = field(default=lambda model: 0)  # virtual tokens before the input
     training_penalty: Callable[[Any], Any] | None = None  # added to the training loss (AdaLoRA's regulariser)
+    load_trainable: Callable[[Any, Path], Any] | None = None
+    """Reloads a saved artifact onto a base model with its weights trainable, so a run can train on from a finished
+    one (`--from`); None: this technique's runs cannot be continued (AdaLoRA's rank budget is spent)."""
     load_shared: Callable[[Any, list[tuple[str, Path]]], Any] | None = None
     """Loads several runs' artifacts onto one base model, each under a name, to be switched per request; set for
     techniques whose adapters can sit side by side on one base (peft's LoRA and IA3), so `honed serve` keeps one

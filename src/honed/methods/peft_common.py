@@ -27,6 +27,14 @@ def load_peft_adapters(base_model, adapters: list[tuple[str, Path]]):
     return model
 
 
+def load_peft_trainable(base_model, path: Path):
+    """A saved adapter with its weights trainable (peft's is_trainable), to train on from a finished run."""
+    from peft import PeftModel
+
+    require_safetensors(path)
+    return PeftModel.from_pretrained(base_model, str(path), is_trainable=True)
+
+
 def require_safetensors(path: Path) -> None:
     """peft falls back to a pickled adapter_model.bin when the safetensors file is missing; honed never does."""
     from honed.errors import UserError

@@ -62,6 +62,15 @@ def _predictions(side: str, data: str | None, with_base: bool) -> list[dict]:
     return _read_predictions(existing)
 
 
+def load_conversations(side_a: str, side_b: str) -> list[list[dict]] | None:
+    """Each prompt as the chat messages it was sent as (system message and earlier turns included), read from the
+    predictions load_answers used; None where they do not record them (files written by an older honed)."""
+    side = side_b if side_a == "base" else side_a
+    path = Path(side) if Path(side).is_file() else eval_dir(side) / PREDICTIONS_FILE
+    conversations = [row.get("messages") for row in _read_predictions(path)]
+    return conversations if all(isinstance(c, list) and c for c in conversations) else None
+
+
 def _read_predictions(path: Path) -> list[dict]:
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

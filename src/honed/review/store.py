@@ -16,7 +16,8 @@ from honed.review.stats import CHOICES
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY, prompt TEXT NOT NULL, reference TEXT, answer_a TEXT NOT NULL, answer_b TEXT NOT NULL
+    id INTEGER PRIMARY KEY, prompt TEXT NOT NULL, reference TEXT, answer_a TEXT NOT NULL, answer_b TEXT NOT NULL,
+    messages TEXT
 );
 CREATE TABLE IF NOT EXISTS ratings (
     item_id INTEGER NOT NULL REFERENCES items(id), reviewer TEXT NOT NULL,
@@ -38,6 +39,12 @@ class Item:
     reference: str | None
     answer_a: str
     answer_b: str
+    messages: str | None = None  # the prompt as chat messages (JSON), where the predictions recorded them
+
+    def prompt_messages(self) -> list[dict] | None:
+        import json
+
+        return json.loads(self.messages) if self.messages else None
 
 
 class Store:
@@ -46,6 +53,8 @@ class Store:
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            if "messages" not in {row["name"] for row in db.execute("PRAGMA table_info(items)")}:
+                db.execute("ALTER TABLE items ADD COLUMN messages TEXT")  # a review made before prompts were kept
             db.commit()
 
     def _connect(self) -> sqlite3.Connection:
@@ -56,9 +65,15 @@ class Store:
 
     # setup
 
-    def setup(self, label_a: str, label_b: str, items: list[tuple[str, str | None, str, str]]) -> None:
-        """Fill a new review; an existing one must be the same comparison (its ratings are kept, never mixed)."""
+    def setup(self, label_a: str, label_b: str, items: list[tuple[str, str | None, str, str]],
+              conversations: list[list[dict]] | None = None) -> None:
+        """Fill a new review; an existing one must be the same comparison (its ratings are kept, never mixed).
+        `conversations`: each prompt as chat messages, kept for preference exports (not part of the comparison's
+        identity, so a review made before they were kept goes on, and gets them)."""
+        import json
+
         fingerprint = hashlib.sha256(repr((label_a, label_b, items)).encode()).hexdigest()
+        messages = [json.dumps(c, ensure_ascii=False) for c in conversations] if conversations else [None] * len(items)
         with closing(self._connect()) as db:
             known = dict(db.execute("SELECT key, value FROM meta").fetchall())
             if known:
@@ -67,9 +82,12 @@ class Store:
 
                     raise UserError(f"{self.path}: holds a review of different answers ({known['label_a']} vs "
                                     f"{known['label_b']}); choose another --db to keep both")
+                db.executemany("UPDATE items SET messages = ? WHERE id = ? AND messages IS NULL",
+                               [(m, i) for i, m in enumerate(messages, start=1) if m is not None])
                 return
             db.execute("BEGIN")
-            db.executemany("INSERT INTO items (prompt, reference, answer_a, answer_b) VALUES (?, ?, ?, ?)", items)
+            db.executemany("INSERT INTO items (prompt, reference, answer_a, answer_b, messages) VALUES (?, ?, ?, ?, ?)",
+                           [(*item, m) for item, m in zip(items, messages, strict=True)])
             secret = hashlib.sha256(f"{time.time_ns()}{self.path}".encode() + _random_bytes()).hexdigest()
             db.executemany("INSERT INTO meta VALUES (?, ?)", [("label_a", label_a), ("label_b", label_b),
                                                               ("fingerprint", fingerprint), ("secret", secret)])

@@ -17,6 +17,14 @@ from honed.training.batching import BatchPlan, plan_batches
 from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
 from honed.training.precision import Precision, agree_across_processes, choose_precision
+from honed.errors import UserError
+from honed.training.preference import (
+    drop_reference_adapter,
+    objective_record,
+    preference_loss_plan,
+    preference_steps,
+)
+from honed.training.start import inherit_from_run, starting_weights, wrap_or_continue
 from honed.training.trainer import (
     LossPlan,
     build_trainer,
@@ -86,33 +94,62 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
 
 def set_up(config: RunConfig) -> Setup:
     """Check, load and decide, before the run directory is claimed (bad input leaves the user's files alone)."""
+    config = inherit_from_run(config)
     method = get_method(config.method.name)
     resume_from = _resume_point(config.run_dir, config) if config.training.resume else None
     if not config.training.resume:
         rundir.check_free(config.run_dir, config.overwrite)
     check_optional_packages(config)
+    check_technique_fits_objective(config, method)
     _seed(config.training.seed)
 
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    data = prepare_data(config.data, tokenizer, config.training.seed)
+    data = _prepare_data(config, tokenizer)
     threads = set_threads(config.training.threads)
     precision = agree_across_processes(choose_precision(config.training.precision, threads=threads))
     if precision.device == "cpu":
         keep_freed_memory()
-    model = load_model(config.model, dtype=weight_dtype(precision, method),
+    model = load_model(starting_weights(config, method), dtype=weight_dtype(precision, method),
                        trust_remote_code=config.trust_remote_code, **fsdp_loading(config.training.fsdp, world_size()))
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
+    plan, steps = _plan(config, method, data, model)
+    model = wrap_or_continue(model, config, method, BuildContext(total_steps=steps, tokenizer=tokenizer))
+    keep_trainable_in_fp32(model)
+    loss_plan = plan_loss(model, method, config.training) if config.training.objective == "sft" else \
+        preference_loss_plan(model, method, config.training)
+    setup = Setup(config, method, is_main_process(), resume_from, tokenizer, data, threads, precision,
+                  config.training.learning_rate_or(method.default_learning_rate), model, plan, loss_plan,
+                  count_parameters(model))
+    _log_setup(setup, steps)
+    return setup
+
+
+def _prepare_data(config: RunConfig, tokenizer):
+    """Supervised rows tokenized by honed; preference rows left for TRL to render with the same chat template."""
+    if config.training.objective == "sft":
+        return prepare_data(config.data, tokenizer, config.training.seed)
+    from honed.data.preference import prepare_preference_data
+
+    return prepare_preference_data(config.data, config.training.objective, config.training.seed)
+
+
+def _plan(config: RunConfig, method: Method, data, model) -> tuple[BatchPlan, int]:
+    """How rows become batches, and the optimizer steps that makes (AdaLoRA's budget needs them up front)."""
+    if config.training.objective != "sft":
+        plan = BatchPlan(False, None, "whole preference rows in padded batches (TRL's collator)")
+        return plan, preference_steps(len(data.train), config.training, world_size())
     lengths = [len(ids) for ids in data.train["input_ids"]]
     plan = plan_batches(config.training, method, lengths, model)
     steps = optimizer_steps(plan.batches_per_epoch(lengths, config.training.batch_size, config.training.seed),
                             config.training, world_size())
-    model = method.wrap(model, config.method, BuildContext(total_steps=steps, tokenizer=tokenizer))
-    keep_trainable_in_fp32(model)
-    setup = Setup(config, method, is_main_process(), resume_from, tokenizer, data, threads, precision,
-                  config.training.learning_rate or method.default_learning_rate, model, plan,
-                  plan_loss(model, method, config.training), count_parameters(model))
-    _log_setup(setup, steps)
-    return setup
+    return plan, steps
+
+
+def check_technique_fits_objective(config: RunConfig, method: Method) -> None:
+    """Techniques a preference objective cannot honour are refused, not trained differently than asked."""
+    if config.training.objective != "sft" and method.training_penalty is not None:
+        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
+                        f"{config.training.objective} replaces with TRL's; use lora (or another technique)")
 
 
 def _log_setup(setup: Setup, steps: int) -> None:
@@ -166,6 +203,7 @@ def finish(trainer, setup: Setup, outcome: Outcome) -> Trained:
         model.eval()
         return Trained(setup.run_dir, model, setup.tokenizer, {})
     _base_config(model).use_cache = True  # restored for whoever generates with the saved model
+    drop_reference_adapter(model)
     method.save(model, setup.run_dir / method.artifact_dir)
     setup.tokenizer.save_pretrained(str(setup.run_dir / rundir.TOKENIZER_DIR))
     summary = _summary(setup, trainer, outcome)
@@ -235,6 +273,7 @@ def _summary(setup: Setup, trainer, outcome: Outcome) -> dict:
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
         "technique": setup.method.name,
+        **objective_record(config),
         "model": config.model,
         "model_path": resolve_model_path(config.model),
         "parameters": setup.params,

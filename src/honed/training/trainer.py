@@ -1,4 +1,5 @@
-"""Build the Hugging Face Trainer from the schema: one training path for every technique."""
+"""Build the Hugging Face Trainer from the schema: one training path for every technique and objective (honed's
+behaviours are one mixin, on transformers' Trainer for supervised runs and on TRL's trainers for preference ones)."""
 
 from __future__ import annotations
 
@@ -77,12 +78,15 @@ def fsdp_arguments(setting: bool | dict) -> dict:
     return {"save_only_model": True} if setting else {}
 
 
-def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool):
+def training_arguments(config: RunConfig, precision: Precision, output_dir: Path, learning_rate: float, has_eval: bool,
+                       kind=None, **extra):
+    """The Trainer's arguments from honed's config, as `kind` (TrainingArguments, or TRL's DPOConfig/KTOConfig,
+    which subclass it), with `extra` values of that class."""
     from transformers import TrainingArguments
 
     t = config.training
     evaluating = bool(t.eval_steps and has_eval)
-    return TrainingArguments(
+    values = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size,
@@ -112,10 +116,11 @@ def training_arguments(config: RunConfig, precision: Precision, output_dir: Path
         optim=t.optimizer,
         torch_compile=t.compile,
         remove_unused_columns=False,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if t.group_by_length is not False else "random",
         disable_tqdm=True,
         **precision_arguments(precision, t),
     )
+    return (kind or TrainingArguments)(**{**values, **extra})
 
 
 def honed_autocasts(precision: Precision, training: TrainingConfig) -> bool:
@@ -151,6 +156,93 @@ def plan_loss(model, method, training: TrainingConfig) -> LossPlan:
     return LossPlan(False, prepended, None, "loss over logits at every position")
 
 
+class HonedBehaviours:
+    """honed's behaviours for any transformers Trainer: its own, or TRL's DPOTrainer and KTOTrainer, which subclass
+    it (one training path for every objective, not a copy per trainer). Token tally and NaN guard per step,
+    checkpoints as safetensors + JSON with verify-then-rename and exact resume, the progress bar's clean close,
+    honed's bf16 autocast, and generation metrics at each evaluation. Mixed in before the Trainer class:
+    `class X(HonedBehaviours, Trainer)`; `equip` sets the attributes below."""
+
+    generation_eval = None
+    batch_plan = None
+    tally = None
+    checkpoints: Path | None = None  # where checkpoints go; the Trainer's own pickled ones are never written
+    keep_checkpoints = 2
+    guard = None
+    signals = None
+    loss_plan = None  # LossPlan: labelled positions only, or the plain path
+    autocast_dtype = None  # set when honed, not accelerate, runs half-precision autocast
+    attention = None  # AttentionByWidth: the attention kernel per line width, when one was measured faster
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.tally.add(inputs)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.guard.saw_loss(loss)
+        return loss
+
+    def close_progress(self) -> None:
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, ProgressBar):
+                callback.close()
+
+    def latest_checkpoint(self) -> str | None:
+        from honed.training.checkpoint import list_checkpoints
+
+        found = list_checkpoints(self.checkpoints) if self.checkpoints else []
+        return str(found[-1]) if found else None
+
+    def _save_checkpoint(self, model, trial):
+        from honed.training.resume import save_checkpoint
+
+        path = save_checkpoint(self)
+        if path is not None:
+            log.info("checkpoint saved: %s", path)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from honed.training.resume import load_technique_state, load_weights
+
+        load_weights(self.model, Path(resume_from_checkpoint))
+        load_technique_state(self.callback_handler.callbacks, Path(resume_from_checkpoint))
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        from honed.training.resume import load_optimizer, load_scheduler
+
+        if checkpoint is not None:
+            load_optimizer(self.optimizer, Path(checkpoint), self.model)
+            load_scheduler(self.lr_scheduler, Path(checkpoint))
+
+    def _load_rng_state(self, checkpoint):
+        from honed.training.resume import load_rng
+
+        if checkpoint is not None:
+            load_rng(Path(checkpoint))
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                         metric_key_prefix)
+        if self.generation_eval is not None:
+            with self.autocast_smart_context_manager():
+                scores = self.generation_eval(self.model)
+            for name, value in scores.items():
+                output.metrics[f"{metric_key_prefix}_{name}"] = value
+        return output
+
+    def autocast_smart_context_manager(self, cache_enabled: bool | None = True):
+        """bf16 autocast by honed rather than accelerate, whose wrapper upcasts every output (all the logits)
+        to fp32. peft would cast each adapted layer's bf16 input to its fp32 adapter weights (a copy per layer,
+        which autocast then casts back for the matmul); under autocast that cast is switched off."""
+        if self.autocast_dtype is None:
+            return super().autocast_smart_context_manager(cache_enabled)
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.autocast(self.args.device.type, dtype=self.autocast_dtype,
+                                           cache_enabled=cache_enabled))
+        stack.enter_context(_adapter_inputs_uncast(self.model))
+        return stack
+
+
 def _trainer_class():
     from transformers import Trainer
 
@@ -158,64 +250,10 @@ def _trainer_class():
     from honed.training.batching import PackedLinesCollator
     from honed.models.loss import labelled_nll, token_nll
 
-    class HonedTrainer(Trainer):
-        """Evaluation loss is the plain next-token loss for every technique (AdaLoRA's `.loss` carries its
-        orthogonality regulariser even in eval mode, which would make its validation loss incomparable), and each
-        evaluation can add generation metrics (BLEU, ROUGE, ...) on a sample of the validation set."""
-
-        generation_eval = None
-        batch_plan = None
-        tally = None
-        checkpoints: Path | None = None  # where checkpoints go; the Trainer's own pickled ones are never written
-        keep_checkpoints = 2
-        guard = None
-        signals = None
-        loss_plan = None  # LossPlan: labelled positions only, or the plain path
-        autocast_dtype = None  # set when honed, not accelerate, runs half-precision autocast
-        attention = None  # AttentionByWidth: the attention kernel per line width, when one was measured faster
-
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            self.tally.add(inputs)
-            loss = super().training_step(model, inputs, num_items_in_batch)
-            self.guard.saw_loss(loss)
-            return loss
-
-        def close_progress(self) -> None:
-            for callback in self.callback_handler.callbacks:
-                if isinstance(callback, ProgressBar):
-                    callback.close()
-
-        def latest_checkpoint(self) -> str | None:
-            from honed.training.checkpoint import list_checkpoints
-
-            found = list_checkpoints(self.checkpoints) if self.checkpoints else []
-            return str(found[-1]) if found else None
-
-        def _save_checkpoint(self, model, trial):
-            from honed.training.resume import save_checkpoint
-
-            path = save_checkpoint(self)
-            if path is not None:
-                log.info("checkpoint saved: %s", path)
-
-        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-            from honed.training.resume import load_technique_state, load_weights
-
-            load_weights(self.model, Path(resume_from_checkpoint))
-            load_technique_state(self.callback_handler.callbacks, Path(resume_from_checkpoint))
-
-        def _load_optimizer_and_scheduler(self, checkpoint):
-            from honed.training.resume import load_optimizer, load_scheduler
-
-            if checkpoint is not None:
-                load_optimizer(self.optimizer, Path(checkpoint), self.model)
-                load_scheduler(self.lr_scheduler, Path(checkpoint))
-
-        def _load_rng_state(self, checkpoint):
-            from honed.training.resume import load_rng
-
-            if checkpoint is not None:
-                load_rng(Path(checkpoint))
+    class HonedTrainer(HonedBehaviours, Trainer):
+        """Supervised fine-tuning: packed batches, and the loss at labelled positions only. Evaluation loss is the
+        plain next-token loss for every technique (AdaLoRA's `.loss` carries its orthogonality regulariser even in
+        eval mode, which would make its validation loss incomparable)."""
 
         def get_train_dataloader(self):
             if not self.batch_plan.packing:
@@ -231,33 +269,6 @@ def _trainer_class():
                 ),
             )
             return self.accelerator.prepare(loader)
-
-        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
-                            metric_key_prefix="eval"):
-            output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
-                                             metric_key_prefix)
-            if self.generation_eval is not None:
-                with self.autocast_smart_context_manager():
-                    scores = self.generation_eval(self.model)
-                for name, value in scores.items():
-                    output.metrics[f"{metric_key_prefix}_{name}"] = value
-            return output
-
-        def autocast_smart_context_manager(self, cache_enabled: bool | None = True):
-            """bf16 autocast by honed rather than accelerate, whose wrapper upcasts every output (all the logits)
-            to fp32. peft would cast each adapted layer's bf16 input to its fp32 adapter weights (a copy per layer,
-            which autocast then casts back for the matmul); under autocast that cast is switched off."""
-            if self.autocast_dtype is None:
-                return super().autocast_smart_context_manager(cache_enabled)
-            import contextlib
-
-            import torch
-
-            stack = contextlib.ExitStack()
-            stack.enter_context(torch.autocast(self.args.device.type, dtype=self.autocast_dtype,
-                                               cache_enabled=cache_enabled))
-            stack.enter_context(_adapter_inputs_uncast(self.model))
-            return stack
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.attention is not None:
@@ -317,18 +328,20 @@ def _attention_scale(model) -> int:
 
 
 def build_trainer(setup, extra_callbacks: list):
-    """The Trainer for a training.runner.Setup, with honed's callbacks, loader, loss and autocast."""
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback
+    """The Trainer for a training.runner.Setup, with honed's callbacks, loader, loss and autocast: supervised, or
+    TRL's preference trainer for objective dpo/kto (`preference.py`), equipped alike."""
+    from transformers import DataCollatorForSeq2Seq
 
-    from honed import rundir
     from honed.data import IGNORE_INDEX
-    from honed.training.checkpoint import CHECKPOINTS_DIR
 
-    config, data, tokenizer, run_dir = setup.config, setup.data, setup.tokenizer, setup.run_dir
-    args = training_arguments(config, setup.precision, run_dir / "trainer", setup.learning_rate,
+    if setup.config.training.objective != "sft":
+        from honed.training.preference import build_preference_trainer
+
+        return build_preference_trainer(setup, extra_callbacks)
+    config, data, tokenizer = setup.config, setup.data, setup.tokenizer
+    args = training_arguments(config, setup.precision, setup.run_dir / "trainer", setup.learning_rate,
                               data.validation is not None)
-    tally = TokenTally()
-    signals = SaveOnSignal()
+    callbacks, tally, signals = honed_callbacks(setup, extra_callbacks)
     trainer = _trainer_class()(
         model=setup.model,
         args=args,
@@ -337,20 +350,40 @@ def build_trainer(setup, extra_callbacks: list):
         # Padded batches for evaluation (and for training when not packing); packing has its own loader.
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX),
         processing_class=tokenizer,
-        callbacks=[MetricsLogger(run_dir / rundir.METRICS_FILE, tally), ProgressBar(tally), signals,
-                   *extra_callbacks],
+        callbacks=callbacks,
     )
+    trainer.attention = plan_attention(setup.model, setup.precision)
+    return equip(trainer, setup, tally, signals)
+
+
+def honed_callbacks(setup, extra_callbacks: list) -> tuple[list, TokenTally, SaveOnSignal]:
+    """metrics.jsonl, the progress bar and the signal handler (sharing one token tally), then the caller's."""
+    from honed import rundir
+
+    tally, signals = TokenTally(), SaveOnSignal()
+    callbacks = [MetricsLogger(setup.run_dir / rundir.METRICS_FILE, tally), ProgressBar(tally), signals,
+                 *extra_callbacks]
+    return callbacks, tally, signals
+
+
+def equip(trainer, setup, tally: TokenTally, signals: SaveOnSignal):
+    """Switch on HonedBehaviours for a trainer of any objective: the attributes its methods read, the NaN guard,
+    checkpoints, generation metrics during evaluation and early stopping."""
+    from transformers import PrinterCallback
+
+    from honed.training.checkpoint import CHECKPOINTS_DIR
+
+    config, data = setup.config, setup.data
     trainer.remove_callback(PrinterCallback)
     trainer.batch_plan, trainer.tally, trainer.loss_plan = setup.plan, tally, setup.loss_plan
     trainer.autocast_dtype = setup.precision.dtype if honed_autocasts(setup.precision, config.training) else None
-    trainer.attention = plan_attention(setup.model, setup.precision)
     trainer.guard, trainer.signals = NonFiniteGuard(config.training.nonfinite, trainer.latest_checkpoint), signals
     trainer.add_callback(trainer.guard)
-    trainer.checkpoints, trainer.keep_checkpoints = run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
+    trainer.checkpoints, trainer.keep_checkpoints = setup.run_dir / CHECKPOINTS_DIR, config.training.keep_checkpoints
     if config.eval.during_training and data.validation_rows is not None:
         from honed.evaluation.in_training import GenerationEval
 
-        trainer.generation_eval = GenerationEval(data.validation_rows.rows, tokenizer, config.eval)
+        trainer.generation_eval = GenerationEval(data.validation_rows.rows, setup.tokenizer, config.eval)
     if config.training.early_stopping_metric:
         trainer.add_callback(EarlyStopping(config.training.early_stopping_metric, config.training.early_stopping_patience))
     return trainer

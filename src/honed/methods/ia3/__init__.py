@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from honed.methods.base import BuildContext, Method, MethodConfig
-from honed.methods.peft_common import load_peft, load_peft_adapters, save_peft, target_modules_arg
+from honed.methods.peft_common import load_peft, load_peft_trainable, load_peft_adapters, save_peft, target_modules_arg
 from honed.methods.registry import register
 
 
@@ -39,6 +39,7 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
+        load_trainable=load_peft_trainable,
         load_shared=load_peft_adapters,
     )
 )

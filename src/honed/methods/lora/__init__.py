@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from honed.methods.base import BuildContext, Method, MethodConfig
-from honed.methods.peft_common import load_peft, load_peft_adapters, save_peft, target_modules_arg
+from honed.methods.peft_common import load_peft, load_peft_adapters, load_peft_trainable, save_peft, target_modules_arg
 from honed.methods.registry import register
 
 
@@ -46,6 +46,15 @@ def _wrap(model, config: LoraConfig, context: BuildContext):
     return wrapped
 
 
+def _load_trainable(model, path):
+    """A finished run's adapter, trainable, with the same dropout as a fresh one."""
+    from honed.methods.dropout import use_mask_dropout
+
+    wrapped = load_peft_trainable(model, path)
+    use_mask_dropout(wrapped)
+    return wrapped
+
+
 METHOD = register(
     Method(
         name="lora",
@@ -58,6 +67,7 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
+        load_trainable=_load_trainable,
         load_shared=load_peft_adapters,
     )
 )

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from honed.methods.base import BuildContext, Method, MethodConfig
-from honed.methods.peft_common import load_peft, save_peft
+from honed.methods.peft_common import load_peft, load_peft_trainable, save_peft
 from honed.methods.registry import register
 
 
@@ -45,6 +45,7 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
+        load_trainable=load_peft_trainable,
         unmergeable_because="prefix tuning's learned keys and values are extra attention inputs,"
         " not weights of the model",
         can_pack=False,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from honed.methods.base import BuildContext, Method, MethodConfig
-from honed.methods.peft_common import load_peft, save_peft
+from honed.methods.peft_common import load_peft, load_peft_trainable, save_peft
 from honed.methods.registry import register
 
 
@@ -68,6 +68,7 @@ METHOD = register(
         wrap=_wrap,
         save=save_peft,
         load=load_peft,
+        load_trainable=load_peft_trainable,
         unmergeable_because="prompt tuning's soft prompt is extra input embeddings, not weights of the model",
         can_pack=False,
         starts_as_base=False,

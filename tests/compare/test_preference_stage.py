@@ -1,0 +1,54 @@
+"""A preference stage in honed compare: SFT and SFT+DPO planned into one table."""
+
+from __future__ import annotations
+
+import pytest
+
+from honed.compare.budget import BUDGETS
+from honed.compare.contestants import plan_contestants
+from honed.config import validate
+from honed.errors import UserError
+
+
+def _config(tmp_path, techniques, **extra):
+    for name in ("train", "test"):
+        (tmp_path / f"{name}.jsonl").write_text('{"prompt": "a", "completion": "b"}\n')
+    (tmp_path / "prefs.jsonl").write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+    raw = {"method": {"name": "lora", "r": 4},
+           "data": {"train": str(tmp_path / "train.jsonl"), "test": str(tmp_path / "test.jsonl")},
+           "compare": {"techniques": techniques}, **extra}
+    return validate(raw)
+
+
+DPO_STAGE = {"method": "lora", "label": "lora-dpo", "objective": "dpo", "start_from": "lora", "beta": 0.2}
+
+
+def test_a_dpo_stage_trains_on_its_own_data_from_the_earlier_contestants_run(tmp_path):
+    config = _config(tmp_path, ["lora", {**DPO_STAGE, "data": str(tmp_path / "prefs.jsonl")}])
+    base, sft, dpo = plan_contestants(config, BUDGETS["quick"], tmp_path / "out")
+    assert dpo.config.training.objective == "dpo" and dpo.config.training.beta == 0.2
+    assert dpo.config.data.train == str(tmp_path / "prefs.jsonl") and dpo.config.data.test == config.data.test
+    assert dpo.config.from_run == sft.config.output and dpo.config.method == sft.config.method  # r=4, its adapter
+    assert dpo.config.training.max_steps == sft.config.training.max_steps  # the same budget
+    assert dpo.effective_learning_rate() == pytest.approx(sft.effective_learning_rate() / 10)
+    assert dpo.starts_from == sft.fingerprint() and dpo.test_data == sft.test_data
+
+
+def test_the_stage_is_measured_again_when_its_starting_run_changes(tmp_path):
+    stage = {**DPO_STAGE, "data": str(tmp_path / "prefs.jsonl")}
+    before = plan_contestants(_config(tmp_path, ["lora", stage]), BUDGETS["quick"], tmp_path / "out")[2]
+    changed = _config(tmp_path, ["lora", stage], method={"name": "lora", "r": 8})
+    after = plan_contestants(changed, BUDGETS["quick"], tmp_path / "out")[2]
+    assert before.fingerprint() != after.fingerprint()
+
+
+@pytest.mark.parametrize(("techniques", "extra", "message"), [
+    (["lora", {**DPO_STAGE}], {}, "objective dpo needs `data`"),
+    ([{**DPO_STAGE, "data": "p.jsonl"}, "lora"], {}, "must be the label of a contestant listed before it"),
+    (["lora", {**DPO_STAGE, "method": "ia3", "data": "p.jsonl"}], {}, "give it method lora"),
+    (["lora"], {"training": {"objective": "dpo"}}, "set per contestant in compare.techniques"),
+    (["lora", {**DPO_STAGE, "data": "p.jsonl"}], {"training": {"packing": True}}, "lora-dpo: packing: true"),
+])
+def test_a_stage_that_cannot_run_as_written_is_refused(tmp_path, techniques, extra, message):
+    with pytest.raises((UserError, ValueError), match=message):
+        plan_contestants(_config(tmp_path, techniques, **extra), BUDGETS["quick"], tmp_path / "out")

@@ -73,3 +73,41 @@ MEMORISE = [
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+SUPPORT_QA = [
+    ("How do I reset my password?", "Open settings and choose reset."),
+    ("Where is my order?", "It ships in two days."),
+    ("Where is my order? Thanks.", "It ships in two days."),
+    ("How do I reset my password? Thanks.", "Open settings and choose reset."),
+    ("Hi there, where is my order?", "It ships in two days."),
+    ("Hi there, how do I reset my password?", "Open settings and choose reset."),
+]
+
+
+def build_taught_model_dir(path: Path, steps: int = 300) -> Path:
+    """The tiny model after a moment of full training on plain support chats and the corpus (about 6 s on one
+    thread): its keys and values are those of a model that has learned something, and its predictions depend on
+    the context. A random model's hardly do, so starting points of prefix or prompt tuning cannot be told apart."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    build_model_dir(path)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    chats = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in SUPPORT_QA]
+    texts = [tokenizer.apply_chat_template(chat, tokenize=False) for chat in chats] + CORPUS
+    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other (38 s on two busy cores)
+    try:
+        for _ in range(steps):
+            model(**batch, labels=labels).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    finally:
+        torch.set_num_threads(threads)
+    model.save_pretrained(str(path))
+    return path

@@ -72,6 +72,7 @@ class PreparedData:
     train_stats: EncodingStats
     validation_stats: EncodingStats | None
     validation_rows: RowSet | None = None  # untokenized, for generation-based evaluation during training
+    system_prompt: str | None = None  # the system message every training row shares (None: no such message)
 
     def report(self) -> dict:
         return {
@@ -91,7 +92,19 @@ def prepare_data(config: DataConfig, tokenizer, seed: int) -> PreparedData:
     train, train_stats = _encode(tokenizer, train_rows, config)
     validation, validation_stats = _encode(tokenizer, validation_rows, config) if validation_rows else (None, None)
     _log_report(train_rows, train_stats, validation_stats, config)
-    return PreparedData(train, validation, train_rows.shape, train_stats, validation_stats, validation_rows)
+    return PreparedData(train, validation, train_rows.shape, train_stats, validation_stats, validation_rows,
+                        shared_system_prompt(train_rows.rows))
+
+
+def shared_system_prompt(rows: list[dict]) -> str | None:
+    """The system message all rows open with, if they share one: the task described in the data's own words."""
+    prompts = {_system_message(row) for row in rows}
+    return prompts.pop() if len(prompts) == 1 else None
+
+
+def _system_message(row: dict) -> str | None:
+    first = (row.get("messages") or row.get("prompt") or [{}])[0]  # a chat row, or a preference row's prompt
+    return first.get("content") if isinstance(first, dict) and first.get("role") == "system" else None
 
 
 def _encode(tokenizer, rows: RowSet, config: DataConfig):

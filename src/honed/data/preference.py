@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass
 
 from honed.config.schema import DataConfig
-from honed.data.loading import RowSet, load_rows, split_validation
+from honed.data.loading import RowSet, load_rows, shared_system_prompt, split_validation
 from honed.errors import UserError
 
 log = logging.getLogger("honed")
@@ -41,6 +41,7 @@ class PreferenceData:
     train_stats: PreferenceStats
     validation_stats: PreferenceStats | None
     validation_rows: RowSet | None = None  # as chat rows (prompt + preferred answer), for generation metrics
+    system_prompt: str | None = None  # the system message every training row's prompt shares
 
     def report(self) -> dict:
         return {
@@ -64,7 +65,8 @@ def prepare_preference_data(config: DataConfig, objective: str, seed: int) -> Pr
         log.warning("data: %d of %d rows dropped: their chosen and rejected answers are the same",
                     train_stats.dropped_identical, train_stats.rows)
     chat = _as_chat(validation_rows) if validation_rows else None
-    return PreferenceData(train, validation, train_rows.shape, train_stats, validation_stats, chat)
+    return PreferenceData(train, validation, train_rows.shape, train_stats, validation_stats, chat,
+                          shared_system_prompt(train_rows.rows))
 
 
 def _dataset(rows: RowSet, objective: str, seed: int, both_labels: bool = False):

@@ -25,6 +25,7 @@ class BuildContext:
 
     total_steps: int
     tokenizer: Any = None
+    init_text: str | None = None  # the system prompt every training row shares: prefix and prompt tuning start there
 
 
 @dataclass(frozen=True)

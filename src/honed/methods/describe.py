@@ -13,6 +13,6 @@ def describe_methods() -> str:
         lines = [f"{method.name:<8} {method.summary}"]
         lines.append(f"         default learning rate {method.default_learning_rate:g}: {method.lr_reason}")
         for name, default, doc in field_docs(method.config_cls):
-            lines.append(f"           {name} = {default}  {doc}")
+            lines.append(f"           {name} = {default}  {' '.join(doc.split())}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n\nUse one with `--method NAME` or `method: {name: NAME, key: value}` in YAML."

@@ -113,7 +113,8 @@ def set_up(config: RunConfig) -> Setup:
                        trust_remote_code=config.trust_remote_code, **fsdp_loading(config.training.fsdp, world_size()))
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
     plan, steps = _plan(config, method, data, model)
-    model = wrap_or_continue(model, config, method, BuildContext(total_steps=steps, tokenizer=tokenizer))
+    context = BuildContext(total_steps=steps, tokenizer=tokenizer, init_text=data.system_prompt)
+    model = wrap_or_continue(model, config, method, context)
     keep_trainable_in_fp32(model)
     loss_plan = plan_loss(model, method, config.training) if config.training.objective == "sft" else \
         preference_loss_plan(model, method, config.training)

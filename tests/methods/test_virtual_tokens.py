@@ -1,5 +1,5 @@
-"""Prefix tuning starts from a text the frozen model has read, not from random vectors: at step 0 it computes what
-the model computes after that text, so it starts near the base model and learns from there."""
+"""Prefix and prompt tuning start from a text the frozen model has read, not from random vectors: at step 0 they
+compute what the model computes after that text, so they start near the base model and learn from there."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from honed.methods.virtual_tokens import GENERIC_INIT_TEXT, init_ids
 from honed.training import fit
 from tiny import SUPPORT_QA, build_taught_model_dir, write_jsonl
 
-NAMES = ["prefix"]
+NAMES = ["prefix", "prompt"]
 TEXT = "Where is my order? It ships in two days."
 INPUT = "How do I reset my password?"
 
@@ -50,10 +50,18 @@ def test_prefix_starts_as_the_keys_and_values_of_its_text(options, taught_model)
     torch.testing.assert_close(logits, _base_after(taught_model, tokenizer, TEXT, ids), atol=1e-4, rtol=1e-4)
 
 
+def test_prompt_starts_as_the_embeddings_of_its_text(taught_model):
+    model, tokenizer = _wrapped(taught_model, "prompt", init_text=TEXT)
+    ids = tokenizer(INPUT, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[:, 20:]
+    torch.testing.assert_close(logits, _base_after(taught_model, tokenizer, TEXT, ids), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_generation_after_a_text_start_continues_the_text(name, taught_model):
-    """honed generates through the base model (peft's cached generate is wrong here): greedy answers equal the
-    base model's after the text itself."""
+    """honed generates for both through the base model (peft's cached generate is wrong for them): greedy answers
+    equal the base model's after the text itself."""
     from honed.generation import generate_new_tokens
 
     model, tokenizer = _wrapped(taught_model, name, init_text=TEXT)
@@ -130,7 +138,7 @@ def _val_losses(taught_model, tmp_path, name: str, steps: int, train: list[dict]
     return summary["initial_val_loss"], summary["final_val_loss"]
 
 
-def test_prefix_starts_near_the_base_model(taught_model, tmp_path):
+def test_prefix_and_prompt_start_near_the_base_model(taught_model, tmp_path):
     """On answers the model knows (base loss 0.009) the generic instruction's start keeps them (0.069); peft's random
     prefix lost them (1.30 to 1.90 by seed)."""
     rows = [{"prompt": q, "completion": a} for q, a in SUPPORT_QA]
@@ -140,9 +148,10 @@ def test_prefix_starts_near_the_base_model(taught_model, tmp_path):
         assert before == pytest.approx(base, abs=0.15), f"{name} starts at {before:.3f}, the base model at {base:.3f}"
 
 
-def test_prefix_learns_a_new_style_in_a_few_steps(taught_model, tmp_path):
+def test_prefix_and_prompt_learn_a_new_style_in_a_few_steps(taught_model, tmp_path):
     """The house greeting, never seen by the model, on questions held out from training (base 1.32). In 12 steps
-    prefix tuning went 1.29 -> 0.86; from peft's random start it went 1.80 -> 1.40, still above the base model."""
+    prefix tuning went 1.29 -> 0.86 and prompt tuning 1.29 -> 0.52; from peft's random start prefix tuning went
+    1.80 -> 1.40, still above the base model, and prompt tuning 1.22 -> 0.95."""
     def styled(pairs):
         return [{"prompt": q, "completion": f"Hi there, thanks for contacting support. {a}"} for q, a in pairs]
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from honed.methods.base import BuildContext, Method, MethodConfig
 from honed.methods.peft_common import load_peft, load_peft_trainable, save_peft
 from honed.methods.registry import register
+from honed.methods.virtual_tokens import init_ids, init_text
 
 
 class PromptConfig(MethodConfig):
@@ -16,38 +17,20 @@ class PromptConfig(MethodConfig):
     num_virtual_tokens: int = Field(20, ge=1)
     """Length of the soft prompt (the chapter's 20)."""
     init_text: str | None = None
-    """Start the soft prompt from this text's embeddings instead of random ones (often trains faster)."""
+    """Start the soft prompt as this text's token embeddings; default: the system prompt the training rows share,
+    else a generic instruction. Random embeddings are far from any token the model knows."""
 
 
 def _wrap(model, config: PromptConfig, context: BuildContext):
-    import peft
-
-    extra = {}
-    if config.init_text:
-        extra = {
-            "prompt_tuning_init": peft.PromptTuningInit.TEXT,
-            "prompt_tuning_init_text": config.init_text,
-            "tokenizer_name_or_path": getattr(context.tokenizer, "name_or_path", None),
-        }
-    peft_config = peft.PromptTuningConfig(
-        task_type=peft.TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens, **extra
-    )
-    if config.init_text:
-        # peft loads the tokenizer by name to embed init_text; hand it ours so no hub lookup happens.
-        return _with_text_init(model, peft_config, context.tokenizer, config)
-    return peft.get_peft_model(model, peft_config)
-
-
-def _with_text_init(model, peft_config, tokenizer, config: PromptConfig):
-    """Initialise from text with our own tokenizer (peft would re-load it by name, which fails offline)."""
+    """Initialised from text with honed's tokenizer: peft's own TEXT init re-loads the tokenizer by name, which
+    fails offline."""
     import peft
     import torch
 
-    peft_config.prompt_tuning_init = peft.PromptTuningInit.RANDOM
+    peft_config = peft.PromptTuningConfig(task_type=peft.TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens)
     wrapped = peft.get_peft_model(model, peft_config)
-    ids = tokenizer(config.init_text, add_special_tokens=False)["input_ids"]
-    ids = (ids * (config.num_virtual_tokens // max(len(ids), 1) + 1))[: config.num_virtual_tokens]
-    embeddings = wrapped.get_input_embeddings()(torch.tensor(ids)).detach().clone()
+    ids = init_ids(context.tokenizer, init_text(config.init_text, context), config.num_virtual_tokens)
+    embeddings = wrapped.get_input_embeddings()(torch.tensor(ids, device=model.device)).detach()
     encoder = wrapped.prompt_encoder[wrapped.active_adapter]
     encoder.embedding.weight.data.copy_(embeddings.to(encoder.embedding.weight.dtype))
     return wrapped

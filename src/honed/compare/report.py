@@ -54,7 +54,8 @@ def _notes(results: list[ContestantResult]) -> list[str]:
     notes = []
     if base_val_loss(results) is not None:
         notes.append("The base row's val loss is the starting validation loss of the techniques that begin as the "
-                     "base model; prefix and prompt tuning start from random virtual tokens, so theirs differ.")
+                     "base model; prefix and prompt tuning start as the model reading a text (init_text), so theirs "
+                     "differ.")
     notes.append("Learning rates are each technique's own default unless the config sets one "
                  "(see `honed methods` for the defaults and why).")
     return notes

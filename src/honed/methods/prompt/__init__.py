@@ -27,7 +27,8 @@ def _wrap(model, config: PromptConfig, context: BuildContext):
     import peft
     import torch
 
-    peft_config = peft.PromptTuningConfig(task_type=peft.TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens)
+    peft_config = peft.PromptTuningConfig(task_type=peft.TaskType.CAUSAL_LM,
+                                          num_virtual_tokens=config.num_virtual_tokens)
     wrapped = peft.get_peft_model(model, peft_config)
     ids = init_ids(context.tokenizer, init_text(config.init_text, context), config.num_virtual_tokens)
     embeddings = wrapped.get_input_embeddings()(torch.tensor(ids, device=model.device)).detach()

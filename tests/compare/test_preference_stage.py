@@ -7,6 +7,7 @@ import pytest
 from honed.compare.budget import BUDGETS
 from honed.compare.contestants import plan_contestants
 from honed.config import validate
+from honed.config.schema import PREFERENCE_LR_SCALE
 from honed.errors import UserError
 
 
@@ -30,7 +31,7 @@ def test_a_dpo_stage_trains_on_its_own_data_from_the_earlier_contestants_run(tmp
     assert dpo.config.data.train == str(tmp_path / "prefs.jsonl") and dpo.config.data.test == config.data.test
     assert dpo.config.from_run == sft.config.output and dpo.config.method == sft.config.method  # r=4, its adapter
     assert dpo.config.training.max_steps == sft.config.training.max_steps  # the same budget
-    assert dpo.effective_learning_rate() == pytest.approx(sft.effective_learning_rate() / 10)
+    assert dpo.effective_learning_rate() == pytest.approx(sft.effective_learning_rate() * PREFERENCE_LR_SCALE)
     assert dpo.starts_from == sft.fingerprint() and dpo.test_data == sft.test_data
 
 

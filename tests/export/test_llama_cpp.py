@@ -135,17 +135,18 @@ def _rouge_l(predictions: list[str], rows) -> float:
 
 
 def _honed_greedy(model, tokenizer, rows, stops: list[int], new_tokens: int) -> list[list[int]]:
-    """honed's own generation (the path `honed eval` takes), one prompt at a time so no padding is involved."""
+    """honed's own generation (the path `honed eval` takes: left-padded batches, which
+    tests/evaluation/test_eval.py checks equal to a greedy loop over the model's own forward pass)."""
     from honed.data.encoding import generation_prompt_ids
-    from honed.generation import generate_new_tokens
+    from honed.generation import generate_new_tokens, left_pad
 
+    input_ids, attention = left_pad([generation_prompt_ids(tokenizer, _conversation(row)) for row in rows],
+                                    tokenizer.pad_token_id)
+    options = {"max_new_tokens": new_tokens, "do_sample": False, "eos_token_id": stops,
+               "pad_token_id": tokenizer.pad_token_id}
     answers = []
-    for row in rows:
-        ids = torch.tensor([generation_prompt_ids(tokenizer, _conversation(row))])
-        options = {"max_new_tokens": new_tokens, "do_sample": False, "eos_token_id": stops,
-                   "pad_token_id": tokenizer.pad_token_id}
-        new = generate_new_tokens(model, ids, torch.ones_like(ids), options)[0].tolist()
-        answers.append([t for t in new[: next((i for i, t in enumerate(new) if t in stops), len(new))]])
+    for new in generate_new_tokens(model, input_ids, attention, options).tolist():
+        answers.append(new[: next((i for i, t in enumerate(new) if t in stops), len(new))])
     return answers
 
 

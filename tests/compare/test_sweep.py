@@ -86,15 +86,14 @@ def test_a_folder_that_is_not_a_comparison_is_never_written_into(recipe, tmp_pat
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_cli_prints_the_table_and_the_report_paths(recipe, tmp_path):
+def test_cli_prints_the_table_and_the_report_paths(recipe, tmp_path, capsys):
+    from honed.cli.main import main
+
     out = tmp_path / "cli"
-    result = subprocess.run(
-        [sys.executable, "-m", "honed", "compare", str(recipe), "--methods", "prompt", "--output", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "| prompt | ok |" in result.stdout and "| base | ok |" in result.stdout
-    assert str(out / "report.html") in result.stdout
+    assert main(["compare", str(recipe), "--methods", "prompt", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| prompt | ok |" in printed and "| base | ok |" in printed
+    assert str(out / "report.html") in printed
     assert json.loads((out / "compare.json").read_text())["budget"]["name"] == "quick"
 
 

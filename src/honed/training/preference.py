@@ -10,6 +10,7 @@ is new (the base model then is the reference); for full fine-tuning it loads a f
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -18,18 +19,16 @@ from honed.training.trainer import HonedBehaviours, LossPlan, equip, honed_callb
 log = logging.getLogger("honed")
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives its frozen copy of the starting adapter
-_CLASSES: dict[str, type] = {}
 
 
+@functools.cache
 def preference_trainer_class(objective: str) -> type:
     """HonedDPOTrainer or HonedKTOTrainer: the same HonedBehaviours as supervised runs, on TRL's trainer."""
-    if objective not in _CLASSES:
-        from trl import DPOTrainer, KTOTrainer
+    from trl import DPOTrainer, KTOTrainer
 
-        base = {"dpo": DPOTrainer, "kto": KTOTrainer}[objective]
-        _CLASSES[objective] = type(f"Honed{base.__name__}", (HonedBehaviours, base),
-                                   {"__doc__": f"TRL's {base.__name__} with honed's behaviours."})
-    return _CLASSES[objective]
+    base = {"dpo": DPOTrainer, "kto": KTOTrainer}[objective]
+    return type(f"Honed{base.__name__}", (HonedBehaviours, base),
+                {"__doc__": f"TRL's {base.__name__} with honed's behaviours."})
 
 
 def preference_arguments(setup):

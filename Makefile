@@ -23,11 +23,12 @@ demo: $(STAMP)
 	$(HONED) train examples/support.yaml --overwrite
 	$(HONED) eval runs/support-lora --baseline base --limit 16 --max-new-tokens 64 --examples 3
 
+# -n auto: one pytest-xdist worker per core, each kept to its own core (tests/conftest.py)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto -m "not slow"
 
 clean-runs:
 	rm -rf runs

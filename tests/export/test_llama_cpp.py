@@ -75,7 +75,7 @@ def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATA = ROOT / "examples" / "data" / "support" / "test.jsonl"
 PROMPTS = 16
-DEMO_THREADS = min(2, os.cpu_count() or 1)
+DEMO_THREADS = min(2, len(os.sched_getaffinity(0)))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from honed.compare import compare
 from honed.config import load_config
 from honed.errors import UserError
+from honed.methods import get_method
 from tiny import write_jsonl
 
 ROWS = [{"prompt": f"Where is order {i}?", "completion": f"Order {i} ships in {i % 4 + 1} days."} for i in range(24)]
@@ -53,7 +54,8 @@ def test_compare_measures_each_technique_and_reports_a_failure_without_sinking_t
     assert 0 < prompt.trainable_params < lora.trainable_params < lora.total_params
     assert lora.saved_bytes > prompt.saved_bytes > 0
     assert lora.peak_rss_mb > 100 and lora.train_time_s > 0 and lora.tokens_per_s > 0
-    assert lora.learning_rate == 1e-3 and prompt.learning_rate == 3e-2  # each technique's own default
+    assert lora.learning_rate == get_method("lora").default_learning_rate  # each technique's own default
+    assert prompt.learning_rate == get_method("prompt").default_learning_rate
     assert (out / "lora" / "run" / "adapter").is_dir() and (out / "lora" / "run" / "eval" / "eval.json").is_file()
     predictions = (out / "base" / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(predictions) == 4

@@ -80,7 +80,7 @@ def test_kto_learns_from_labelled_rows(tiny_model, tmp_path):
                                                 "desirable": 8, "undesirable": 8}
     logged = [json.loads(line) for line in (trained.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert any("kl" in row for row in logged) and (trained.run_dir / ADAPTER).is_file()
-    assert trained.summary["learning_rate"] == pytest.approx(2e-5)  # lora's 1e-3, scaled for preference objectives
+    assert trained.summary["learning_rate"] == pytest.approx(2e-5)  # lora's 1e-3, a fiftieth for preference objectives
 
 
 def _dpo_config(sft_run, data, out, **training) -> dict:

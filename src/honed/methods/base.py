@@ -50,6 +50,9 @@ class Method:
     starts_as_base: bool = True  # before any step the wrapped model computes exactly what the base model does
     callbacks: Callable[[Any], list] = field(default=lambda model: [])
     lr_reason: str = ""
+    lr_measured: dict[str, dict[float, float]] = field(default_factory=dict, hash=False, compare=False)
+    """ROUGE-L on each use case at three learning rates about 3x apart, the default among them (honed compare,
+    standard budget, by scripts/lr_sweep.py): the figures behind the default, which `honed methods` shows."""
     trains_base_weights: bool = False  # every weight trains: held in fp32 as master weights, even in bf16 runs
     prepended_positions: Callable[[Any], int] = field(default=lambda model: 0)  # virtual tokens before the input
     training_penalty: Callable[[Any], Any] | None = None  # added to the training loss (AdaLoRA's regulariser)

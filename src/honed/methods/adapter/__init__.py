@@ -33,7 +33,13 @@ METHOD = register(
         summary="Bottleneck adapters (Houlsby/Pfeiffer): small MLPs after attention/MLP outputs; honed's own module.",
         config_cls=AdapterConfig,
         default_learning_rate=1e-3,
-        lr_reason="new layers start at zero (identity) and need LoRA-like or larger steps",
+        lr_reason="new layers start at zero (identity) and need LoRA-like steps; three times this led by more than 2 "
+        "ROUGE-L on content alone, so it stays",
+        lr_measured={
+            "support": {0.00033: 36.9, 0.001: 39.4, 0.003: 40.1},
+            "medical": {0.00033: 51.0, 0.001: 51.0, 0.003: 51.0},
+            "content": {0.00033: 36.3, 0.001: 47.8, 0.003: 52.3},
+        },
         wrap=_wrap,
         save=_save,
         load=_load,

@@ -91,8 +91,14 @@ METHOD = register(
         display_order=3,
         summary="Prefix tuning: learned key/value vectors at every layer steer a frozen model; tiny, cannot merge.",
         config_cls=PrefixConfig,
-        default_learning_rate=1e-2,
-        lr_reason="only a few vectors learn, so they need large steps to move the frozen model",
+        default_learning_rate=3e-2,
+        lr_reason="only a few vectors learn, so they need large steps to move the frozen model; 1e-2 (the old default) "
+        "trailed on all three use cases",
+        lr_measured={
+            "support": {0.0033: 17.5, 0.01: 32.2, 0.03: 38.5},
+            "medical": {0.0033: 14.4, 0.01: 22.4, 0.03: 46.9},
+            "content": {0.0033: 23.3, 0.01: 23.8, 0.03: 34.8},
+        },
         wrap=_wrap,
         save=save_peft,
         load=load_peft,

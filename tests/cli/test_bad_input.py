@@ -18,6 +18,8 @@ from typing import Callable
 import pytest
 import yaml
 
+from honed.methods import get_method
+
 TECHNIQUES = ["full", "lora", "prefix", "prompt", "adapter", "adalora", "ia3"]
 GOOD_ROW = {"prompt": "Where is my order?", "completion": "It ships in two days."}
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -461,7 +463,8 @@ def test_methods_lists_every_technique_with_its_parameters(tmp_path):
         assert "default learning rate" in blocks[name]
         for parameter in parameters.get(name, []):
             assert parameter in blocks[name], f"{parameter!r} missing from {name}:\n{blocks[name]}"
-    assert len(blocks["full"].splitlines()) == 2  # full fine-tuning has no settings: summary and learning rate only
+    # full fine-tuning has no settings: summary, learning rate and its measured figures (a line per use case) only
+    assert len(blocks["full"].splitlines()) == 2 + 1 + len(get_method("full").lr_measured)
     assert "--method NAME" in out
 
 

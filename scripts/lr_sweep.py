@@ -1,12 +1,13 @@
-"""Learning-rate sweep behind each technique's default: every technique at its default rate and at about a third and
-three times it, on each use case, with `honed compare` (same data, budget and evaluation for every row).
+"""Learning-rate sweep behind each technique's default: every technique at the rates its registry entry reports
+(`lr_measured`: the default among rates about 3x apart), on each use case, with `honed compare` (same data, budget
+and evaluation for every row). A technique without figures yet gets its default, a third of it and three times it.
 
     python scripts/lr_sweep.py                              # all three use cases, standard budget
     python scripts/lr_sweep.py --usecases content --methods prefix --budget quick
 
 Each use case goes to runs/sweep-<usecase>; a row already measured there with the same settings is not measured
 again, so a comparison folder of the same use case and budget can be copied in to reuse its default-rate rows.
-Prints, per technique, ROUGE-L and validation loss at each rate and the rate that did best on each use case.
+Prints, per technique and use case, ROUGE-L and validation loss at each rate.
 
     python scripts/lr_sweep.py --tables     # runs/compare-<usecase>-defaults: the sweep's rows at today's defaults
 
@@ -32,7 +33,11 @@ FACTORS = (1 / 3, 1.0, 3.0)
 
 
 def rates_for(method: str) -> list[float]:
-    default = get_method(method).default_learning_rate
+    """The grid behind today's default, so a re-run measures what `honed methods` reports."""
+    technique = get_method(method)
+    if technique.lr_measured:
+        return sorted(next(iter(technique.lr_measured.values())))
+    default = technique.default_learning_rate
     return [float(f"{default * factor:.2g}") if factor != 1.0 else default for factor in FACTORS]
 
 
@@ -79,17 +84,9 @@ def report(measured: dict[str, dict[str, dict]], methods: list[str]) -> None:
         default = get_method(method).default_learning_rate
         print(f"\n{method} (default {default:g})")
         for usecase, rows in measured.items():
-            base = rows.get("base", {})
-            cells = []
-            for rate in rates_for(method):
-                metrics = rows.get(label(method, rate, default))
-                if metrics:
-                    cells.append((metrics.get("rougeL", float("nan")), rate,
-                                  f"{rate:g}: ROUGE-L {metrics.get('rougeL', float('nan')):.1f} "
-                                  f"val {metrics.get('val_loss', float('nan')):.3f}"))
-            best = max(cells)[1] if cells else None
-            print(f"  {usecase:8s} base ROUGE-L {base.get('rougeL', float('nan')):.1f} | "
-                  + " | ".join(text for _, _, text in cells) + f" | best {best:g}" if best else "")
+            cells = [f"{rate:g}: ROUGE-L {row['rougeL']:.1f} val {row['val_loss']:.3f}"
+                     for rate in rates_for(method) if (row := rows.get(label(method, rate, default)))]
+            print(f"  {usecase:<8} base ROUGE-L {rows['base']['rougeL']:.1f} | " + " | ".join(cells))
 
 
 def main() -> None:

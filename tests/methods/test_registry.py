@@ -26,7 +26,7 @@ def test_merging_and_sharing_a_served_base_are_fields_of_each_entry():
 
 
 def test_honed_methods_shows_the_sweep_behind_each_default_and_no_measured_rate_beats_it():
-    """Every default learning rate was measured against about a third and three times it on all three use cases
+    """Every default learning rate was measured among rates about 3x apart on all three use cases
     (scripts/lr_sweep.py); a default moves when another rate beats it by more than 2 ROUGE-L on two use cases."""
     listing = describe_methods()
     for method in all_methods():

@@ -10,7 +10,6 @@ from honed.config.schema import (
     GenerationConfig,
     RunConfig,
     TrainingConfig,
-    field_docs,
 )
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "GenerationConfig",
     "RunConfig",
     "TrainingConfig",
-    "field_docs",
     "load_config",
     "to_yaml",
     "validate",

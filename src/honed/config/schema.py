@@ -388,16 +388,3 @@ class RunConfig(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-
-def field_docs(model: type[BaseModel]) -> list[tuple[str, str, str]]:
-    """(name, default, description) of each field, for help texts and `honed methods`."""
-    rows = []
-    for name, info in model.model_fields.items():
-        if name == "name":
-            continue
-        default = info.get_default(call_default_factory=True)
-        if isinstance(default, BaseModel):
-            continue
-        rows.append((name, repr(default) if isinstance(default, str) else str(default), info.description or ""))
-    return rows

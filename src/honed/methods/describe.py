@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from honed.methods.registry import all_methods
 
 
 def describe_methods() -> str:
-    from honed.config.schema import field_docs
-
     blocks = []
     for method in all_methods():
         lines = [f"{method.name:<8} {method.summary}"]
@@ -28,3 +28,17 @@ def _measured_rates(method) -> list[str]:
                  for rate, rouge in sorted(by_rate.items())]
         lines.append(f"           {usecase:<8} " + " | ".join(cells))
     return lines
+
+
+def field_docs(model: type[BaseModel]) -> list[tuple[str, str, str]]:
+    """(name, default, description) of each field of a technique's settings; here, beside the registry, because
+    config/ imports methods/ to validate those settings and nothing may import back up."""
+    rows = []
+    for name, info in model.model_fields.items():
+        if name == "name":
+            continue
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            continue
+        rows.append((name, repr(default) if isinstance(default, str) else str(default), info.description or ""))
+    return rows

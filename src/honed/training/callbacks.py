@@ -80,7 +80,7 @@ class ProgressBar(TrainerCallback):
         self.tally = tally
         self.bar = None
         self.start = 0.0
-        self.loss = math.nan
+        self.loss: float | None = None  # None until the first logged loss: the bar shows none rather than nan
 
     def on_train_begin(self, args, state, control, **kwargs):
         from tqdm.auto import tqdm
@@ -93,8 +93,9 @@ class ProgressBar(TrainerCallback):
         if self.bar is None:
             return
         elapsed = max(time.perf_counter() - self.start, 1e-9)
+        loss = {} if self.loss is None else {"loss": f"{self.loss:.4f}"}
         self.bar.set_postfix(
-            loss=f"{self.loss:.4f}", tok_s=f"{self.tally.real / elapsed:.0f}", pad=f"{self.tally.padding_share:.0%}"
+            **loss, tok_s=f"{self.tally.real / elapsed:.0f}", pad=f"{self.tally.padding_share:.0%}"
         )
         self.bar.update(state.global_step - self.bar.n)
 

@@ -48,6 +48,12 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_tied_model(tmp_path_factory) -> Path:
+    """Output layer tied to the input embeddings, as in SmolLM2, Qwen2.5, Llama 3.2 and Gemma."""
+    return build_model_dir(tmp_path_factory.mktemp("tiny-tied"), tied=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_base_model(tmp_path_factory) -> Path:
     """A tiny model whose tokenizer has no chat template, like GPT-2."""
     return build_model_dir(tmp_path_factory.mktemp("tiny-base"), chat_template=None)

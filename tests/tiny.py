@@ -40,8 +40,9 @@ def build_tokenizer(chat_template: str | None = CHATML):
     return fast
 
 
-def build_model_dir(path: Path, chat_template: str | None = CHATML, layers: int = 2) -> Path:
-    """A tiny random Llama + tokenizer saved as a normal HF folder, loadable through honed's real loading path."""
+def build_model_dir(path: Path, chat_template: str | None = CHATML, layers: int = 2, tied: bool = False) -> Path:
+    """A tiny random Llama + tokenizer saved as a normal HF folder, loadable through honed's real loading path.
+    `tied`: the output layer shares the input embeddings, as in SmolLM2, Qwen2.5, Llama 3.2 and Gemma."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -58,6 +59,7 @@ def build_model_dir(path: Path, chat_template: str | None = CHATML, layers: int 
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
+        tie_word_embeddings=tied,
     )
     LlamaForCausalLM(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))

@@ -93,10 +93,11 @@ def test_sharding_settings_reach_the_trainer_arguments(tmp_path):
     assert not args.fsdp and args.save_only_model and args.save_steps == 3 and args.save_strategy == "steps"
 
 
-def _fsdp_config(tiny_model, data, out) -> dict:
-    training = {"max_steps": 4, "batch_size": 2, "packing": False, "group_by_length": False, "save_steps": 2,
+def _fsdp_config(tiny_model, data, out, method: str = "full", max_steps: int = 4) -> dict:
+    training = {"max_steps": max_steps, "batch_size": 2, "packing": False, "group_by_length": False, "save_steps": 2,
                 "logging_steps": 1, "learning_rate": 5e-3, "warmup": 0.0, "precision": "fp32", "fsdp": True}
-    return {"model": str(tiny_model), "method": {"name": "full"}, "data": {"train": str(data)},
+    return {"model": str(tiny_model), "method": {"name": method, "dropout": 0.0} if method == "lora" else {"name": method},
+            "data": {"train": str(data)},
             "training": training, "output": str(out)}
 
 
@@ -151,3 +152,49 @@ def test_fsdp_checkpoints_are_sharded_and_a_killed_run_resumes_to_the_uninterrup
         assert final["killed"][name].shape == tensor.shape, name  # gathered, not rank 0's half
         assert (final["killed"][name] - final["fsdp"][name]).abs().max() <= 1e-6, name
         assert (final["killed"][name] - tensor).abs().max() <= 1e-4, name
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_fsdp_checkpoints_and_resumes_a_model_with_tied_embeddings(tiny_tied_model, tmp_path, method):
+    """The default model ties its LM head to its embeddings. Under FSDP a checkpoint failed on the shared tensor,
+    and LoRA wrote the frozen, tied pair at all. Now LoRA writes its own weights alone, full fine-tuning the tied
+    weight once; a run killed after step 4 resumes to the uninterrupted run's weights, tied again."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from honed.training.checkpoint import verify
+
+    data = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    config = tmp_path / "fsdp.json"
+    config.write_text(json.dumps(_fsdp_config(tiny_tied_model, data, tmp_path / "killed", method, max_steps=6)))
+    honed = [sys.executable, "-m", "honed", "train", str(config), "--nproc", "2", "--output"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    whole, killed = _start([*honed, str(tmp_path / "whole")]), \
+        _start([*torchrun, str(Path(__file__).parent / "interrupt.py"), str(config), "kill", "5"])
+    whole, killed = _finish(whole), _finish(killed)
+    assert whole.returncode == 0, whole.stderr
+    assert killed.returncode != 0 and not (tmp_path / "killed" / "summary.json").exists()
+
+    checkpoint = tmp_path / "killed" / "checkpoints" / "step-0000004"
+    shards = [checkpoint / name for name in verify(checkpoint)["files"] if name.startswith("shards/")]
+    stored = {key for shard in shards for key in safe_open(str(shard), "pt").keys() if key.startswith("model.")}
+    tied = {key for key in stored if "embed_tokens" in key or "lm_head" in key}
+    if method == "lora":
+        assert stored and all(".lora_" in key for key in stored)
+    else:
+        assert tied == {"model.model.embed_tokens.weight"}  # once, under the name the model holds it by
+
+    resumed = _finish(_start([*honed, str(tmp_path / "killed"), "--resume", "auto"]))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "step-0000004" in resumed.stderr
+    assert _losses(tmp_path / "killed") == _losses(tmp_path / "whole")
+    artifact = "adapter/adapter_model.safetensors" if method == "lora" else "model/model.safetensors"
+    final = {run: load_file(str(tmp_path / run / artifact)) for run in ("killed", "whole")}
+    assert final["killed"].keys() == final["whole"].keys() and final["killed"]
+    for name, tensor in final["whole"].items():
+        assert (final["killed"][name] - tensor).abs().max() <= 1e-5, name
+    if method == "full":
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "killed" / "model"))
+        assert model.lm_head.weight is model.model.embed_tokens.weight

@@ -23,6 +23,7 @@ from honed.training.checkpoint import (
     set_rng_state,
     start_checkpoint,
 )
+from honed.training.sharding import is_sharded, tied_aliases
 
 WEIGHTS = "weights.safetensors"
 EXTRA = ("extra.safetensors", "extra.json")
@@ -46,13 +47,6 @@ def technique_states(callbacks) -> dict:
 
 def trainable_state(model) -> dict:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
-
-
-def is_sharded(model) -> bool:
-    """FSDP2 holds each process's share of a weight as a DTensor."""
-    from torch.distributed.tensor import DTensor
-
-    return any(isinstance(p, DTensor) for p in model.parameters())
 
 
 def save_checkpoint(trainer) -> Path | None:
@@ -175,6 +169,16 @@ def _sharded_state(model, optimizer=None) -> dict:
     return state
 
 
+def _stored(model, state: dict) -> dict:
+    """What goes to disk: a tied weight once (safetensors refuses two names for one tensor). Its other name's
+    tensor shares the storage, so loading the one fills both, and the full state ties back as it was."""
+    aliases = tied_aliases(model)
+    stored = {"model": {k: v for k, v in state["model"].items() if k not in aliases}}
+    if "optimizer" in state:
+        stored["optimizer"] = {"state": {k: v for k, v in state["optimizer"]["state"].items() if k not in aliases}}
+    return stored
+
+
 def _save_shards(model, optimizer, folder: Path, rank: int) -> None:
     """Each process writes its shards as safetensors (torch.distributed.checkpoint's Hugging Face storage: the
     sharding layout sits in each file's header, so there is no pickled .metadata); the optimizer's param groups,
@@ -184,8 +188,7 @@ def _save_shards(model, optimizer, folder: Path, rank: int) -> None:
 
     state = _sharded_state(model, optimizer)
     (folder / SHARDS).mkdir(exist_ok=True)
-    tensors = {"model": state["model"], "optimizer": {"state": state["optimizer"]["state"]}}
-    dcp.save(tensors, storage_writer=HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True))
+    dcp.save(_stored(model, state), storage_writer=HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True))
     if rank == 0:
         (folder / PARAM_GROUPS).write_text(json.dumps(state["optimizer"]["param_groups"]))
 
@@ -199,13 +202,32 @@ def _load_sharded(model, optimizer, folder: Path) -> None:
 
     options = StateDictOptions(ignore_frozen_params=True)
     state = _sharded_state(model, optimizer)
-    wanted = {"model": state["model"]} if optimizer is None else {"optimizer": {"state": state["optimizer"]["state"]}}
+    stored = _stored(model, state)
+    wanted = {"model": stored["model"]} if optimizer is None else {"optimizer": stored["optimizer"]}
     dcp.load(wanted, storage_reader=HuggingFaceStorageReader(str(folder / SHARDS)))
     if optimizer is None:
-        set_model_state_dict(model, state["model"], options=options)
+        _check_fits(model, folder, set_model_state_dict(model, state["model"], options=_loading(options)))
         return
     state["optimizer"]["param_groups"] = json.loads((folder / PARAM_GROUPS).read_text())
     set_optimizer_state_dict(model, _unwrapped(optimizer), state["optimizer"], options=options)
+
+
+def _loading(options):
+    """Loading the trainable weights leaves the frozen ones as loaded from the base model; torch's strict check
+    would count those as missing, so `_check_fits` checks what is meant instead."""
+    from dataclasses import replace
+
+    return replace(options, strict=False)
+
+
+def _check_fits(model, folder: Path, result) -> None:
+    frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    missing = sorted(set(result.missing_keys) - frozen)
+    if missing or result.unexpected_keys:
+        raise CorruptCheckpoint(
+            f"{folder}: its weights do not fit this model and technique ({len(missing)} missing, e.g. "
+            f"{missing[:1]}; {len(result.unexpected_keys)} unexpected, e.g. {list(result.unexpected_keys)[:1]})"
+        )
 
 
 def _unwrapped(optimizer):

@@ -17,6 +17,7 @@ from honed.training.batching import BatchPlan, plan_batches
 from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
 from honed.training.precision import Precision, agree_across_processes, choose_precision
+from honed.training.sharding import reshard
 from honed.errors import UserError
 from honed.training.preference import (
     drop_reference_adapter,
@@ -114,6 +115,7 @@ def set_up(config: RunConfig) -> Setup:
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
     plan, steps = _plan(config, method, data, model)
     context = BuildContext(total_steps=steps, tokenizer=tokenizer, init_text=data.system_prompt)
+    reshard(model)  # before the technique freezes weights: the packing check's forward left some of them whole
     model = wrap_or_continue(model, config, method, context)
     keep_trainable_in_fp32(model)
     loss_plan = plan_loss(model, method, config.training) if config.training.objective == "sft" else \

@@ -198,3 +198,82 @@ def test_fsdp_checkpoints_and_resumes_a_model_with_tied_embeddings(tiny_tied_mod
 
         model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "killed" / "model"))
         assert model.lm_head.weight is model.model.embed_tokens.weight
+
+
+FAULTY_MODEL = """
+from transformers import LlamaForCausalLM
+
+
+class FaultyLlama(LlamaForCausalLM):
+    \"\"\"Raises in its third training forward pass, in every process.\"\"\"
+
+    training_forwards = 0
+
+    def forward(self, *args, **kwargs):
+        if self.training:
+            FaultyLlama.training_forwards += 1
+            if FaultyLlama.training_forwards == 3:
+                raise RuntimeError("custom model code broke\\nsecond line of the message")
+        return super().forward(*args, **kwargs)
+"""
+
+
+def _faulty_model(tiny_model: Path, folder: Path) -> Path:
+    """The tiny model with custom modelling code (trust_remote_code) that fails in the middle of training."""
+    import shutil
+
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_faulty.FaultyLlama"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_faulty.py").write_text(FAULTY_MODEL)
+    return folder
+
+
+def test_a_failure_in_every_process_reaches_the_user_as_one_line(tiny_model, tmp_path):
+    model = _faulty_model(tiny_model, tmp_path / "faulty")
+    data = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    command = [sys.executable, "-m", "honed", "train", "--model", str(model), "--data", str(data), "--nproc", "2",
+               "--max-steps", "4", "--set", "trust_remote_code=true", "--set", "training.batch_tokens=60"]
+    quiet = subprocess.run([*command, "--output", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 1
+    assert "Traceback" not in quiet.stderr and "ChildFailedError" not in quiet.stderr
+    assert quiet.stderr.strip().splitlines()[-1] == \
+        "error: rank 0: at step 3: RuntimeError: custom model code broke (2 processes failed)"
+    assert quiet.stdout == ""
+
+    loud = subprocess.run([*command, "--output", str(tmp_path / "debug"), "--debug"], capture_output=True, text=True,
+                          timeout=600)
+    assert loud.returncode == 1
+    assert loud.stderr.count("RuntimeError: custom model code broke") >= 2  # a traceback per process, as torchrun has
+
+
+def test_a_process_killed_from_outside_is_named_with_its_signal(tmp_path):
+    import os
+
+    script = tmp_path / "killed.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    folder = tmp_path / "failures"
+    folder.mkdir()
+    result = subprocess.run([sys.executable, "-m", "honed.failures", "--standalone", "--nproc-per-node", "2",
+                             str(script)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HONED_FAILURES": str(folder)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+    from honed.failures import first_failure
+
+    assert first_failure(folder, 1) == ("rank 0: the process was killed by SIGKILL (2 processes failed)", 137)
+
+
+def test_the_line_shown_is_the_error_that_caused_the_others(tmp_path):
+    """torchrun stops the other processes once one fails; their 'stopped by a signal' lines come after the cause,
+    whichever rank and whenever it wrote."""
+    from honed.failures import ERROR, KILLED, STOPPED, first_failure, write_failure
+
+    write_failure(tmp_path, STOPPED, 0, 143, "stopped at step 2 by a signal; checkpoint saved in x")
+    write_failure(tmp_path, KILLED, 0, 137, "the process was killed by SIGKILL")
+    write_failure(tmp_path, ERROR, 1, 1, "at step 3: ValueError: bad")
+    assert first_failure(tmp_path, 1) == ("rank 1: at step 3: ValueError: bad (3 processes failed)", 1)
+    (tmp_path / "silent").mkdir()
+    line, code = first_failure(tmp_path / "silent", 1)
+    assert code == 1 and "--debug" in line

@@ -9,6 +9,7 @@ import sys
 from honed.cli import chat, compare, config, eval, export, methods, review, serve, train
 from honed.console import configure_output
 from honed.errors import UserError
+from honed.failures import report_failure, under_launcher
 from honed.version import __version__
 
 VERBS = [train, eval, compare, review, chat, serve, export, methods, config]
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         if args.debug:
             raise
+        if under_launcher():  # one of `--nproc N`'s processes: the launcher prints one line for all of them
+            return report_failure(error, error.exit_code)
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
@@ -50,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's final flush does not raise again, and exit as a shell does on SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as error:  # a bug keeps its traceback, except in one of `--nproc N`'s processes
+        if args.debug or not under_launcher():
+            raise
+        return report_failure(error, 1)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ SKIPS_IN_A_ROW = 3
 class Interrupted(UserError):
     """Training stopped on a signal after saving a complete checkpoint."""
 
+    stopped_by_signal = True
+
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code

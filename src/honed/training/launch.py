@@ -1,8 +1,8 @@
 """`honed train --nproc N`: the same command in N processes on this machine, started by torchrun.
 
 torchrun (torch.distributed.run) already does process management, rendezvous and multi-node launch well; honed only
-builds its command line. Multi-node: run `torchrun --nnodes 2 --node-rank R --rdzv-endpoint HOST:PORT -m honed
-train ...` on each machine.
+builds its command line, and turns a failure into one line (`honed.failures`). Multi-node: run `torchrun --nnodes 2
+--node-rank R --rdzv-endpoint HOST:PORT -m honed train ...` on each machine.
 """
 
 from __future__ import annotations
@@ -10,19 +10,33 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+
+from honed.errors import UserError
+from honed.failures import FAILURES, first_failure
 
 
-def under_launcher() -> bool:
-    return "LOCAL_RANK" in os.environ
+class DistributedFailure(UserError):
+    """A process of a multi-process run failed: one line for the user, the exit code of the process that failed."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `honed <argv>` in `nproc` local processes; returns the exit code torchrun reports."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "honed", *argv]
+def launch(nproc: int, argv: list[str], debug: bool = False) -> int:
+    """Run `honed <argv>` in `nproc` local processes. With `debug`, plain torchrun and every traceback."""
+    torchrun = ["-m", "torch.distributed.run" if debug else "honed.failures"]
+    command = [sys.executable, *torchrun, "--standalone", f"--nproc-per-node={nproc}", "-m", "honed", *argv]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call(command, env=env)
+    with tempfile.TemporaryDirectory(prefix="honed-failures-") as failures:
+        env[FAILURES] = failures
+        code = subprocess.call(command, env=env)
+        if code != 0 and not debug:
+            raise DistributedFailure(*first_failure(Path(failures), code))
+    return code
 
 
 def without_nproc(argv: list[str]) -> list[str]:

@@ -112,6 +112,35 @@ def test_q8_0_gguf_differs_from_the_model_only_by_block_quantisation(lora_runs, 
     assert (read - _logits(run.model, ids)).abs().max() < 5e-2
 
 
+@pytest.mark.parametrize("quant", ["q4_0", "q4_1", "q5_0", "q5_1"])
+def test_4_and_5_bit_ggufs_hold_their_blocks_and_keep_the_tied_head_at_8_bits(lora_runs, tmp_path, quant):
+    """The gguf package's block quantisers: every projection in the file is the merged weight rounded to the
+    chosen type; the embeddings, which the tied LM head reads, are Q8_0, as llama.cpp's quantiser keeps them."""
+    from gguf import GGMLQuantizationType, GGUFReader, quants
+
+    from honed.export.gguf import architecture, gguf_tensors
+
+    run = load_run(lora_runs["llama"])
+    merged = run.model.merge_and_unload()
+    out = tmp_path / "model.gguf"
+    _export(run.run_dir, out, "--quant", quant)
+    expected = dict(gguf_tensors(merged.state_dict(), merged.config, architecture(merged.config)))
+    chosen = GGMLQuantizationType[quant.upper()]
+    types = {}
+    for tensor in GGUFReader(str(out)).tensors:
+        types[tensor.name] = tensor.tensor_type
+        if tensor.tensor_type in (chosen, GGMLQuantizationType.Q8_0):
+            rounded = quants.dequantize(quants.quantize(expected[tensor.name], tensor.tensor_type), tensor.tensor_type)
+            assert (quants.dequantize(tensor.data, tensor.tensor_type) == rounded).all(), tensor.name
+    assert types.pop("token_embd.weight") == GGMLQuantizationType.Q8_0
+    matrices = [name for name, kind in types.items() if kind == chosen]
+    assert len(matrices) == 7 * merged.config.num_hidden_layers  # every projection
+    assert {kind for name, kind in types.items() if name not in matrices} == {GGMLQuantizationType.F32}  # norms
+    model, _ = _read_back(out)
+    ids = _chat_ids(run.tokenizer)
+    assert (_logits(model, ids) - _logits(run.model, ids)).abs().max() < 0.5  # coarser, still the tuned model
+
+
 def test_gguf_metadata_names_the_tokenizer_template_and_tied_embeddings(lora_runs, tmp_path):
     from gguf import GGUFReader
 

@@ -92,3 +92,24 @@ def test_a_failed_write_leaves_no_partial_file(lora_run, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "could not write the GGUF file" in lines[0], done.stderr[-2000:]
     assert list(out.parent.iterdir()) == []
+
+
+def test_an_unknown_quant_is_one_line_that_lists_them_and_suggests_the_nearest(lora_run, tmp_path, capsys):
+    out = tmp_path / "exports" / "model.gguf"
+    out.parent.mkdir()
+    _refused(capsys, ["export", str(lora_run), "--gguf", str(out), "--quant", "q4_k"], out,
+             ("--quant q4_k: choose one of", "q5_1", "q6_k", "did you mean 'q4_k_m'?"))
+
+
+@pytest.mark.parametrize("quant", ["q4_k_m", "q5_k_m", "q6_k"])
+def test_a_k_quant_without_llama_cpp_says_how_to_install_it(lora_run, tmp_path, quant):
+    """Run where llama-cpp-python cannot be imported (as on a machine without it): one line, nothing written."""
+    out = tmp_path / "exports" / "model.gguf"
+    out.parent.mkdir()
+    without = ("import sys; sys.modules['llama_cpp'] = None; from honed.cli.main import main; "
+               f"raise SystemExit(main(['export', {str(lora_run)!r}, '--gguf', {str(out)!r}, '--quant', {quant!r}]))")
+    done = subprocess.run([sys.executable, "-c", without], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "pip install llama-cpp-python" in done.stderr, done.stderr
+    assert done.stderr.startswith(f"error: --quant {quant}: k-quants are written by llama.cpp's quantiser")
+    assert list(out.parent.iterdir()) == []

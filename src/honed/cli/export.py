@@ -18,8 +18,9 @@ def register(subparsers) -> None:
                         help="one GGUF file for llama.cpp (LoRA/AdaLoRA/IA3 merged first), and an Ollama Modelfile")
     target.add_argument("--gguf-adapter", metavar="OUT.gguf",
                         help="a LoRA run as a llama.cpp LoRA adapter, to apply on a GGUF of the base model")
-    parser.add_argument("--quant", choices=QUANTS, default=None,
-                        help=f"GGUF weight type for --gguf (default {DEFAULT_QUANT})")
+    parser.add_argument("--quant", default=None, metavar="TYPE",
+                        help=f"GGUF weight type for --gguf: {', '.join(QUANTS)} (default {DEFAULT_QUANT}; the "
+                             "k-quants q4_k_m, q5_k_m, q6_k need llama-cpp-python)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it holds files")
     parser.set_defaults(handler=run)
 

@@ -119,8 +119,7 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
 
     run_dir, out = Path(run_dir), Path(output)
     config, method = _run(run_dir)
-    if quant not in gguf.QUANTS:
-        raise UserError(f"--quant {quant}: choose one of {', '.join(gguf.QUANTS)}")
+    gguf.check_quant(quant)
     if not method.standalone and not method.can_merge:
         raise UserError(f"{run_dir}: a {method.name} run cannot become a GGUF model ({method.unmergeable_because}); "
                         f"--gguf takes {', '.join(_gguf_techniques())} runs")
@@ -134,8 +133,9 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     text, family = ollama.modelfile(f"./{out.name}", run.tokenizer)
     _write_text(side, text)
     how = "as is" if method.standalone else "merged"
-    return Exported(out, True, f"{method.name} {how}, {quant}; llama.cpp: llama-cli -m {out}; "
-                               f"Ollama: ollama create {run_dir.name} -f {side} ({family})")
+    holds = ", ".join(f"{kind} x{count}" for kind, count in gguf.tensor_types(out).items())
+    return Exported(out, True, f"{method.name} {how}, {quant} ({_size(out)}; tensors: {holds}); llama.cpp: "
+                               f"llama-cli -m {out}; Ollama: ollama create {run_dir.name} -f {side} ({family})")
 
 
 def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool = False) -> Exported:
@@ -162,6 +162,10 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
     return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m {base or 'BASE.gguf'} "
                                 f"--lora {out}; Ollama: ollama create {run_dir.name} -f {side} ({family})")
+
+
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size / 1e6:,.1f} MB"
 
 
 def _gguf_techniques() -> list[str]:

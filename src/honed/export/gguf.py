@@ -21,8 +21,55 @@ from honed.errors import UserError
 
 log = logging.getLogger("honed")
 
-QUANTS = ("f32", "f16", "bf16", "q8_0")
+
+
+@dataclass(frozen=True)
+class Quant:
+    """One `--quant` choice: the file type the GGUF declares, the type its matrices are written in by the gguf
+    package (None: float), or llama.cpp's own quantiser for the k-quants, which the gguf package cannot write."""
+
+    file_type: str  # gguf.LlamaFileType member
+    matrix_type: str | None = None  # gguf.GGMLQuantizationType member
+    by_llama_cpp: bool = False
+
+    @property
+    def coarse(self) -> bool:
+        """4 and 5 bits: the LM head (or the embeddings it is tied to) is written in Q8_0 instead, as llama.cpp's
+        quantiser keeps that tensor at 6 bits or more; it decides every answer's token."""
+        return self.matrix_type in ("Q4_0", "Q4_1", "Q5_0", "Q5_1")
+
+
+QUANT_TYPES = {
+    "f32": Quant("ALL_F32"),
+    "f16": Quant("MOSTLY_F16"),
+    "bf16": Quant("MOSTLY_BF16", "BF16"),
+    "q8_0": Quant("MOSTLY_Q8_0", "Q8_0"),
+    "q4_0": Quant("MOSTLY_Q4_0", "Q4_0"),
+    "q4_1": Quant("MOSTLY_Q4_1", "Q4_1"),
+    "q5_0": Quant("MOSTLY_Q5_0", "Q5_0"),
+    "q5_1": Quant("MOSTLY_Q5_1", "Q5_1"),
+    "q4_k_m": Quant("MOSTLY_Q4_K_M", by_llama_cpp=True),
+    "q5_k_m": Quant("MOSTLY_Q5_K_M", by_llama_cpp=True),
+    "q6_k": Quant("MOSTLY_Q6_K", by_llama_cpp=True),
+}
+QUANTS = tuple(QUANT_TYPES)
 DEFAULT_QUANT = "q8_0"
+LLAMA_CPP_INSTALL = "pip install llama-cpp-python (on a CPU with AMX: CMAKE_ARGS=-DGGML_NATIVE=OFF pip install ...)"
+
+
+def check_quant(quant: str) -> Quant:
+    """The quant's facts, or one line: an unknown name, or a k-quant without llama.cpp's quantiser installed."""
+    import importlib.util
+
+    from honed.errors import nearest
+
+    if quant not in QUANT_TYPES:
+        raise UserError(f"--quant {quant}: choose one of {', '.join(QUANTS)}{nearest(quant, QUANTS)}")
+    chosen = QUANT_TYPES[quant]
+    if chosen.by_llama_cpp and importlib.util.find_spec("llama_cpp") is None:
+        raise UserError(f"--quant {quant}: k-quants are written by llama.cpp's quantiser, which comes with "
+                        f"llama-cpp-python; install it: {LLAMA_CPP_INSTALL}")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -128,26 +175,59 @@ def _llama_layout(name: str, data: np.ndarray, config, arch: Architecture) -> np
     return data
 
 
-def encode(data: np.ndarray, quant: str):
+def encode(data: np.ndarray, quant: str, head: bool = False):
     """(array, raw GGML type or None) as the writer takes it. Vectors (norms, biases, RoPE factors) stay float32,
-    as llama.cpp's converter keeps them; q8_0 needs rows that are whole 32-value blocks, else float16."""
+    as llama.cpp's converter keeps them; a block type needs rows that are whole blocks, else float16. `head`: the
+    LM head, or the embeddings it is tied to (see Quant.coarse)."""
     from gguf import GGMLQuantizationType as Q
     from gguf import quants
 
+    chosen = QUANT_TYPES[quant]
     if data.ndim < 2 or quant == "f32":
         return data.astype(np.float32), None
-    if quant == "bf16":
-        return quants.quantize(data, Q.BF16), Q.BF16
-    if quant == "q8_0" and data.shape[-1] % quants.Q8_0.block_size == 0:
-        return quants.quantize(data, Q.Q8_0), Q.Q8_0
+    kind = "Q8_0" if head and chosen.coarse else chosen.matrix_type
+    if kind is None:
+        return data.astype(np.float16), None
+    block = quants.GGML_QUANT_SIZES[Q[kind]][0]
+    if data.shape[-1] % block == 0:
+        return quants.quantize(data, Q[kind]), Q[kind]
     return data.astype(np.float16), None
 
 
 def file_type(quant: str):
     from gguf import LlamaFileType
 
-    return {"f32": LlamaFileType.ALL_F32, "f16": LlamaFileType.MOSTLY_F16, "bf16": LlamaFileType.MOSTLY_BF16,
-            "q8_0": LlamaFileType.MOSTLY_Q8_0}[quant]
+    return LlamaFileType[QUANT_TYPES[quant].file_type]
+
+
+def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
+    """llama.cpp's own quantiser (llama-cpp-python's binding of llama_model_quantize) from a float16 GGUF. Its
+    parameters start from the library's defaults: the struct's fields differ between llama-cpp-python versions."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = int(file_type(quant))
+    params.nthread = len(os.sched_getaffinity(0))
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
+            raise UserError(f"{path}: llama.cpp's quantiser failed for --quant {quant} (run with --debug to see why)")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def tensor_types(path: Path) -> dict[str, int]:
+    """How many tensors of each GGML type the file holds, most first: what a quant really holds once llama.cpp
+    falls back to another type for rows that are not whole blocks of 256 (SmolLM2 is 576 wide, Gemma 3 270M 640)."""
+    from collections import Counter
+
+    from gguf import GGUFReader
+
+    counts = Counter(tensor.tensor_type.name for tensor in GGUFReader(str(path)).tensors)
+    return dict(counts.most_common())
 
 
 def add_hyperparameters(writer, config, n_vocab: int) -> None:
@@ -170,7 +250,16 @@ def add_hyperparameters(writer, config, n_vocab: int) -> None:
 
 def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, name: str,
                 base_gguf: Path | None = None) -> None:
-    """A whole model (already merged) with its tokenizer and chat template, as one GGUF file at `path`."""
+    """A whole model (already merged) with its tokenizer and chat template, as one GGUF file at `path`; a k-quant
+    is written in float16 first, then quantised by llama.cpp."""
+    if QUANT_TYPES[quant].by_llama_cpp:
+        f16 = path.with_name(f".{path.name}.f16")
+        try:
+            write_model(f16, model, tokenizer, tokenizer_dir, "f16", name, base_gguf)
+            quantise_with_llama_cpp(f16, path, quant)
+        finally:
+            f16.unlink(missing_ok=True)
+        return
     import gguf
 
     from honed.export.gguf_vocab import add_tokenizer
@@ -183,6 +272,8 @@ def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, n
         log.warning("llama.cpp runs %s without its %d-token sliding window: answers past %d tokens of context may "
                     "differ from transformers'", config.model_type, window, window)
 
+    heads = {"token_embd.weight"} if getattr(config, "tie_word_embeddings", False) else {"output.weight"}
+
     def fill(writer) -> None:
         writer.add_type(gguf.GGUFType.MODEL)
         writer.add_name(name)
@@ -191,7 +282,7 @@ def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, n
         add_hyperparameters(writer, config, n_vocab)
         add_tokenizer(writer, tokenizer, tokenizer_dir, n_vocab, base_gguf)
         for target, data in gguf_tensors(model.state_dict(), config, arch):
-            array, raw = encode(data, quant)
+            array, raw = encode(data, quant, head=target in heads)
             writer.add_tensor(target, array, raw_dtype=raw)
 
     write_gguf(path, arch.gguf_name, fill)

@@ -207,6 +207,8 @@ def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
 
     import llama_cpp
 
+    # llama-cpp-python prints llama.cpp's log (a line per tensor) unless its logger is raised; --debug keeps it
+    logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(file_type(quant))
     params.nthread = len(os.sched_getaffinity(0))

@@ -236,10 +236,10 @@ def test_every_row_too_long_is_an_error(tokenizer, tmp_path):
 def test_fallback_template_for_a_base_tokenizer(base_tokenizer):
     tokenizer = base_tokenizer
     assert not tokenizer.chat_template
-    assert ensure_chat_template(tokenizer) is True
+    assert ensure_chat_template(tokenizer) == "honed's plain role-tagged template"
     assert tokenizer.chat_template == FALLBACK_CHAT_TEMPLATE
     assert tokenizer.pad_token is not None
-    assert ensure_chat_template(tokenizer) is False  # already has one now
+    assert ensure_chat_template(tokenizer) is None  # already has one now
 
     messages = [{"role": "user", "content": "Where is my order?"}, {"role": "assistant", "content": "It ships."}]
     encoded = encode_row(tokenizer, {"messages": messages}, "completion", 1024)
@@ -261,5 +261,25 @@ def test_fallback_template_for_a_base_tokenizer(base_tokenizer):
 
 def test_existing_template_and_pad_are_kept(tokenizer):
     template, pad = tokenizer.chat_template, tokenizer.pad_token
-    assert ensure_chat_template(tokenizer) is False
+    assert ensure_chat_template(tokenizer) is None
     assert tokenizer.chat_template == template and tokenizer.pad_token == pad
+
+
+def test_a_base_tokenizer_with_gemmas_turn_tokens_gets_gemmas_template():
+    """A Gemma 3 base GGUF carries no chat template; its vocabulary's turn tokens say which one it was made for."""
+    from tiny import build_tokenizer
+
+    from honed.data.encoding import GEMMA_CHAT_TEMPLATE
+
+    tokenizer = build_tokenizer(chat_template=None)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
+    assert ensure_chat_template(tokenizer).startswith("Gemma 3's chat template")
+    assert tokenizer.chat_template == GEMMA_CHAT_TEMPLATE
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where is my order?"},
+                {"role": "assistant", "content": "It ships."}]
+    assert tokenizer.apply_chat_template(messages, tokenize=False) == (
+        "<|im_start|><start_of_turn>user\nBe brief.\n\nWhere is my order?<end_of_turn>\n"
+        "<start_of_turn>model\nIt ships.<end_of_turn>\n")
+    encoded = encode_row(tokenizer, {"messages": messages}, "completion", 1024)
+    answer = tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != IGNORE_INDEX])
+    assert answer == "It ships.<end_of_turn>\n"

@@ -20,15 +20,45 @@ FALLBACK_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
 
+# Gemma 3's own template (google/gemma-3-270m-it): the system message opens the first user turn; the model's turns
+# are "model" and end with <end_of_turn>.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{%- endif -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
 
-def ensure_chat_template(tokenizer) -> bool:
-    """Give the tokenizer a pad token and a chat template if it lacks them; True when the fallback was set."""
+# A base model's tokenizer has no chat template (a GGUF of Gemma 3 270M carries none), yet its vocabulary may hold
+# its family's turn tokens; then it gets that family's template, the one llama.cpp and Ollama users will chat in.
+# (family, tokens the vocabulary must hold, template)
+FAMILY_TEMPLATES = (("Gemma 3", ("<start_of_turn>", "<end_of_turn>"), GEMMA_CHAT_TEMPLATE),)
+
+
+def ensure_chat_template(tokenizer) -> str | None:
+    """Give the tokenizer a pad token and a chat template if it lacks them; returns the name of the template given
+    (its family's, or honed's fallback), None when it had one."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(tokenizer, "chat_template", None):
-        return False
+        return None
+    vocab = tokenizer.get_vocab()
+    for family, tokens, template in FAMILY_TEMPLATES:
+        if all(token in vocab for token in tokens):
+            tokenizer.chat_template = template
+            return f"{family}'s chat template (its vocabulary has {' and '.join(tokens)})"
     tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
-    return True
+    return "honed's plain role-tagged template"
 
 
 def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]]:

@@ -23,9 +23,9 @@ def load_tokenizer(reference: str, trust_remote_code: bool = False):
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise UserError(f"model {reference!r}: cannot load its tokenizer ({_first_line(e)})") from None
-    if ensure_chat_template(tokenizer):
-        log.warning("model %s has no chat template; using honed's plain role-tagged template (saved with runs)",
-                    reference)
+    given = ensure_chat_template(tokenizer)
+    if given:
+        log.warning("model %s has no chat template; using %s (saved with runs)", reference, given)
     return tokenizer
 
 

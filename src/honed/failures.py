@@ -49,10 +49,10 @@ def describe(error: BaseException) -> str:
     """`at step N: Type: first line` of the innermost cause (torch.distributed.checkpoint wraps each rank's
     exception in its own, whose first line names only the ranks); the step is the note training adds."""
     where = next((note for note in getattr(error, "__notes__", []) if note.startswith(STEP_NOTE)), None)
-    failures = getattr(error, "failures", None)  # CheckpointException: {rank: WrappedException}
+    failures = getattr(error, "failures", None)  # CheckpointException: {rank: (exception, traceback)}
     if isinstance(failures, dict) and failures:
         inner = next(iter(failures.values()))
-        error = getattr(inner, "exception", inner)
+        error = inner[0] if isinstance(inner, tuple) else inner
     while error.__cause__ is not None and not str(error).strip():
         error = error.__cause__
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -69,7 +69,8 @@ def first_failure(folder: Path, torchrun_code: int) -> tuple[str, int]:
                 "--debug for each process's output"), torchrun_code
     code, line = written[0].read_text(encoding="utf-8").split("\n", 1)
     rank = int(written[0].name.rsplit("-", 1)[1])
-    more = f" ({len(written)} processes failed)" if len(written) > 1 else ""
+    ranks = {path.name.rsplit("-", 1)[1] for path in written}  # a process can write twice: its error, then killed
+    more = f" ({len(ranks)} processes failed)" if len(ranks) > 1 else ""
     return f"rank {rank}: {line.strip()}{more}", int(code)
 
 

@@ -264,16 +264,3 @@ def test_a_process_killed_from_outside_is_named_with_its_signal(tmp_path):
 
     assert first_failure(folder, 1) == ("rank 0: the process was killed by SIGKILL (2 processes failed)", 137)
 
-
-def test_the_line_shown_is_the_error_that_caused_the_others(tmp_path):
-    """torchrun stops the other processes once one fails; their 'stopped by a signal' lines come after the cause,
-    whichever rank and whenever it wrote."""
-    from honed.failures import ERROR, KILLED, STOPPED, first_failure, write_failure
-
-    write_failure(tmp_path, STOPPED, 0, 143, "stopped at step 2 by a signal; checkpoint saved in x")
-    write_failure(tmp_path, KILLED, 0, 137, "the process was killed by SIGKILL")
-    write_failure(tmp_path, ERROR, 1, 1, "at step 3: ValueError: bad")
-    assert first_failure(tmp_path, 1) == ("rank 1: at step 3: ValueError: bad (3 processes failed)", 1)
-    (tmp_path / "silent").mkdir()
-    line, code = first_failure(tmp_path / "silent", 1)
-    assert code == 1 and "--debug" in line

@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's final flush does not raise again, and exit as a shell does on SIGPIPE.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except Exception as error:  # a bug keeps its traceback, except in one of `--nproc N`'s processes
-        if args.debug or not under_launcher():
+    except BaseException as error:  # a bug keeps its traceback, except in one of `--nproc N`'s processes
+        if args.debug or not under_launcher() or isinstance(error, (SystemExit, GeneratorExit)):
             raise
         return report_failure(error, 1)
 

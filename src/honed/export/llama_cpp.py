@@ -31,12 +31,15 @@ class Answers:
         return sum(len(t) for t in self.tokens) / max(self.seconds, 1e-9)
 
 
-def greedy_answers(llm, conversations: list[list[dict]], stops: set[int], new_tokens: int) -> Answers:
-    """Greedy answers, one conversation at a time, each prompt rendered with the file's own chat template."""
+def greedy_answers(llm, conversations: list[list[dict]], stops: set[int], new_tokens: int,
+                   chat_template: str | None = None) -> Answers:
+    """Greedy answers, one conversation at a time, each prompt rendered with the file's own chat template (or
+    `chat_template`: a base model's file may carry none, and its adapter's run has one)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     token = lambda i: llm.detokenize([i], special=True).decode()  # noqa: E731
-    render = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token=token(llm.token_eos()),
+    template = chat_template or llm.metadata["tokenizer.chat_template"]
+    render = Jinja2ChatFormatter(template, eos_token=token(llm.token_eos()),
                                  bos_token=token(llm.token_bos()), add_generation_prompt=True)
     answers, started = [], time.perf_counter()
     for conversation in conversations:

@@ -14,8 +14,8 @@ from honed.data import prepare_data
 from honed.methods import BuildContext, Method, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.training.batching import BatchPlan, plan_batches
-from honed.training.guards import Interrupted
 from honed.failures import STEP_NOTE
+from honed.training.guards import Interrupted
 from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
 from honed.training.precision import Precision, agree_across_processes, choose_precision
 from honed.training.sharding import reshard
@@ -185,8 +185,9 @@ def run(trainer, setup: Setup) -> Outcome:
     started = time.perf_counter()
     try:
         result = trainer.train(resume_from_checkpoint=str(setup.resume_from) if setup.resume_from else None)
-    except Exception as error:
-        error.add_note(f"{STEP_NOTE}{trainer.state.global_step + 1}")  # the step under way when it failed
+    except BaseException as error:  # torch.distributed.checkpoint's CheckpointException is one
+        if not any(note.startswith(STEP_NOTE) for note in getattr(error, "__notes__", [])):
+            error.add_note(f"{STEP_NOTE}{trainer.state.global_step + 1}")  # the step under way when it failed
         raise
     finally:
         trainer.close_progress()  # an error must be the last line on the terminal, not a half-drawn bar

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
+from honed.failures import STEP_NOTE
 from honed.training.attention import plan_attention
 from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
 from honed.training.guards import NonFiniteGuard, SaveOnSignal
@@ -194,7 +195,11 @@ class HonedBehaviours:
     def _save_checkpoint(self, model, trial):
         from honed.training.resume import save_checkpoint
 
-        path = save_checkpoint(self)
+        try:
+            path = save_checkpoint(self)
+        except BaseException as error:  # torch.distributed.checkpoint's CheckpointException is a BaseException
+            error.add_note(f"{STEP_NOTE}{self.state.global_step} (saving its checkpoint)")
+            raise
         if path is not None:
             log.info("checkpoint saved: %s", path)
 

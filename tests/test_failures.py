@@ -11,7 +11,7 @@ def test_the_line_shown_is_the_error_that_caused_the_others(tmp_path):
     write_failure(tmp_path, STOPPED, 0, 143, "stopped at step 2 by a signal; checkpoint saved in x")
     write_failure(tmp_path, KILLED, 0, 137, "the process was killed by SIGKILL")
     write_failure(tmp_path, ERROR, 1, 1, "at step 3: ValueError: bad")
-    assert first_failure(tmp_path, 1) == ("rank 1: at step 3: ValueError: bad (3 processes failed)", 1)
+    assert first_failure(tmp_path, 1) == ("rank 1: at step 3: ValueError: bad (2 processes failed)", 1)
     (tmp_path / "silent").mkdir()
     line, code = first_failure(tmp_path / "silent", 1)
     assert code == 1 and "--debug" in line

@@ -164,6 +164,8 @@ def test_gemma3_file_has_its_sliding_windows_offset_norms_and_turn_tokens(lora_r
                           ("output_norm.weight", "model.norm.weight")]:
         assert abs(tensors[name] - 1 - merged[hf_name].numpy()).max() < 1e-6, name
     assert abs(tensors["blk.0.attn_q.weight"] - merged["model.layers.0.self_attn.q_proj.weight"].numpy()).max() < 1e-6
+    modelfile = out.with_suffix(".Modelfile").read_text()
+    assert "<start_of_turn>user" in modelfile and 'PARAMETER stop "<end_of_turn>"' in modelfile
 
 
 def test_sentencepiece_vocabulary_keeps_byte_tokens_and_adds_bos(lora_runs, tmp_path):

@@ -1,5 +1,6 @@
 """GGUF files honed writes, run in llama.cpp itself (through llama-cpp-python): tiny models of every supported
-architecture give transformers' logits and tokens; the demo's tuned model answers as honed's own generation does."""
+architecture give transformers' logits and tokens, and with a LoRA adapter GGUF the merged model's logits; the demo's
+tuned model answers as honed's own generation does."""
 
 from __future__ import annotations
 
@@ -91,6 +92,33 @@ def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, 
     if contrast is not None:
         other, _ = _model(build(tmp_path / "contrast", model_type, initializer_range=0.1, **contrast))
         assert np.abs(scores - _logits(other, ids)).max() > 0.5
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"])
+def test_llama_cpp_applies_the_lora_adapter_gguf_as_the_merge_does(tmp_path, model_type):
+    """A random LoRA on every linear layer, written as a llama.cpp adapter and applied on the base model's GGUF,
+    computes the merged model's logits: llama.cpp finds every adapted weight by its name and adds B @ A in the base
+    file's row order (Q/K permuted for llama), scaled by alpha / rank."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    from honed.export.gguf import write_lora_adapter, write_model
+
+    folder = build(tmp_path / "model", model_type, initializer_range=0.1)
+    model, tokenizer = _model(folder)
+    base = tmp_path / "base.gguf"
+    write_model(base, model, tokenizer, folder, "f32", "base")
+    ids = tokenizer(tokenizer.apply_chat_template(CHAT, tokenize=False), add_special_tokens=False)["input_ids"]
+    before = _logits(model, ids)
+    torch.manual_seed(1)  # init_lora_weights=False: B random too, so the adapter changes the model from the start
+    tuned = get_peft_model(model, LoraConfig(r=4, lora_alpha=2, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "lora.gguf"
+    write_lora_adapter(adapter, get_peft_model_state_dict(tuned), model.config, 2.0, "lora")
+    expected = _logits(tuned.merge_and_unload(), ids)
+    assert np.abs(expected - before).max() > 0.5
+
+    llm = load(base, logits_all=True, lora_path=str(adapter))
+    llm.eval(ids)
+    assert np.abs(llm.scores[: len(ids)] - expected).max() < 5e-3
 
 
 # --- The demo's tuned model in llama.cpp (slow: the real default model) ------------------------------------------

@@ -13,7 +13,7 @@ from honed.cli.main import main
 from honed.training import fit, load_run
 from tiny import MEMORISE, write_jsonl
 
-ARCHITECTURES = ["llama", "mistral", "qwen2", "qwen3"]
+ARCHITECTURES = ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"]
 CHAT = [{"role": "user", "content": "Where is my order?"}, {"role": "assistant", "content": "It ships in 2 days."}]
 
 
@@ -74,7 +74,7 @@ def test_f16_gguf_gives_the_tuned_logits_and_tokenizer_through_transformers_read
         assert _chat_ids(tokenizer).tolist() == ids.tolist()
 
 
-@pytest.mark.parametrize("model_type", ["llama", "qwen3"])
+@pytest.mark.parametrize("model_type", ["llama", "qwen3", "gemma3_text"])
 def test_q8_0_gguf_differs_from_the_model_only_by_block_quantisation(lora_runs, tmp_path, model_type):
     """Q8_0 stores each block of 32 weights as int8 times one float16 scale (the block's largest magnitude / 127):
     each weight in the file is within the rounding that implies, and the file's logits are those of the model with
@@ -162,6 +162,41 @@ def test_gguf_metadata_names_the_tokenizer_template_and_tied_embeddings(lora_run
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
 
 
+def test_gemma3_file_has_its_sliding_windows_offset_norms_and_turn_tokens(lora_runs, tmp_path, capsys):
+    """What llama.cpp's gemma3 loader reads and transformers' GGUF reader does not: which layers slide, their
+    window and RoPE base; Gemma's RMSNorm weights stored as 1 + w; a vocabulary without the space prefix whose turn
+    markers are control tokens and whose newline runs stay whole."""
+    from gguf import GGUFReader, TokenType
+
+    run = load_run(lora_runs["gemma3_text"])
+    out = tmp_path / "model.gguf"
+    capsys.readouterr()
+    _export(run.run_dir, out, "--quant", "f32")
+    assert "sliding window" not in capsys.readouterr().err  # llama.cpp honours Gemma's
+    reader = GGUFReader(str(out))
+    field = lambda key: reader.get_field(key).contents()  # noqa: E731
+    assert field("general.architecture") == "gemma3"
+    assert field("gemma3.attention.sliding_window") == 8
+    assert field("gemma3.attention.sliding_window_pattern") == [True] * 5 + [False]
+    assert field("gemma3.rope.freq_base") == 1e6 and field("gemma3.rope.freq_base_swa") == 1e4
+    assert field("gemma3.attention.key_length") == field("gemma3.attention.value_length") == 256
+    assert reader.get_field("gemma3.final_logit_softcapping") is None
+    assert field("tokenizer.ggml.model") == "llama" and field("tokenizer.ggml.add_space_prefix") is False
+    tokens, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.token_type")
+    assert [types[tokens.index(t)] for t in ("<bos>", "<start_of_turn>", "<end_of_turn>", "\n\n", "<0x0A>")] == [
+        TokenType.CONTROL, TokenType.CONTROL, TokenType.CONTROL, TokenType.USER_DEFINED, TokenType.BYTE]
+    tensors = {tensor.name: tensor.data for tensor in reader.tensors}
+    assert "output.weight" not in tensors
+    merged = run.model.merge_and_unload().state_dict()
+    for name, hf_name in [("blk.5.attn_k_norm.weight", "model.layers.5.self_attn.k_norm.weight"),
+                          ("blk.0.post_ffw_norm.weight", "model.layers.0.post_feedforward_layernorm.weight"),
+                          ("output_norm.weight", "model.norm.weight")]:
+        assert abs(tensors[name] - 1 - merged[hf_name].numpy()).max() < 1e-6, name
+    assert abs(tensors["blk.0.attn_q.weight"] - merged["model.layers.0.self_attn.q_proj.weight"].numpy()).max() < 1e-6
+    modelfile = out.with_suffix(".Modelfile").read_text()
+    assert "<start_of_turn>user" in modelfile and 'PARAMETER stop "<end_of_turn>"' in modelfile
+
+
 def test_sentencepiece_vocabulary_keeps_byte_tokens_and_adds_bos(lora_runs, tmp_path):
     from gguf import GGUFReader
 
@@ -176,15 +211,17 @@ def test_sentencepiece_vocabulary_keeps_byte_tokens_and_adds_bos(lora_runs, tmp_
     assert "[INST]" in out.with_suffix(".Modelfile").read_text()
 
 
-def test_lora_adapter_gguf_adds_to_the_base_exactly_as_the_merge_does(lora_runs, tmp_path):
+@pytest.mark.parametrize("model_type", ["llama", "gemma3_text"])
+def test_lora_adapter_gguf_adds_to_the_base_exactly_as_the_merge_does(lora_runs, tmp_path, model_type):
     """The adapter file's B @ A, scaled as llama.cpp scales it (alpha / rank), added to the base model's GGUF
-    weights gives the merged model's GGUF weights: names, shapes and the Q/K row order all match the base file."""
+    weights gives the merged model's GGUF weights: names, shapes and the Q/K row order all match the base file (and
+    Gemma's norms, offset by one in both files, are not in the adapter)."""
     from gguf import GGUFReader
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from honed.export.gguf import write_model
 
-    run_dir = lora_runs["llama"]
+    run_dir = lora_runs[model_type]
     adapter = tmp_path / "adapter.gguf"
     assert main(["export", str(run_dir), "--gguf-adapter", str(adapter)]) == 0
     merged = tmp_path / "merged.gguf"
@@ -202,6 +239,7 @@ def test_lora_adapter_gguf_adds_to_the_base_exactly_as_the_merge_does(lora_runs,
     weights = {name: {t.name: t.data for t in GGUFReader(str(path)).tensors} for name, path in
                [("base", base), ("merged", merged)]}
     assert "blk.0.attn_q.weight.lora_a" in pairs and "blk.1.ffn_down.weight.lora_b" in pairs
+    assert not [name for name in pairs if "norm" in name]
     for name in (n.removesuffix(".lora_a") for n in pairs if n.endswith(".lora_a")):
         lora_a, lora_b = pairs[f"{name}.lora_a"], pairs[f"{name}.lora_b"]
         delta = alpha / lora_a.shape[0] * lora_b @ lora_a

@@ -49,6 +49,43 @@ def test_an_unsupported_architecture_names_the_supported_ones(tmp_path, capsys):
     _refused(capsys, ["export", str(run_dir), "--gguf", str(out)], out, "supports llama, mistral, qwen2, qwen3")
 
 
+LINEAR_GLOBAL_ROPE = {"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+                      "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"attn_logit_softcapping": 50.0}, ("attention logit soft-capping",)),
+    ({"query_pre_attn_scalar": 144}, ("query_pre_attn_scalar 144, where llama.cpp scales queries by 1/sqrt(256)",)),
+    ({"use_bidirectional_attention": True}, ("bidirectional attention",)),
+    ({"rope_parameters": LINEAR_GLOBAL_ROPE}, ("'linear' RoPE scaling on its full_attention layers",)),
+    ({"attn_logit_softcapping": 50.0, "query_pre_attn_scalar": 144}, ("soft-capping", "query_pre_attn_scalar")),
+])
+def test_a_gemma3_that_llama_cpp_would_compute_otherwise_is_refused_saying_what(change, says):
+    """llama.cpp's gemma3 graph reads none of these settings: such a file would load and answer differently."""
+    from transformers import Gemma3TextConfig
+
+    from honed.errors import UserError
+    from honed.export.gguf import architecture
+
+    with pytest.raises(UserError) as refused:
+        architecture(Gemma3TextConfig(num_hidden_layers=6, **change))
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("GGUF export: llama.cpp would not compute this gemma3_text")
+    assert all(part in message for part in says), message
+
+
+def test_gemma3_query_scales_that_llama_cpp_uses_are_accepted():
+    """1/sqrt(head_dim), and for the 62-layer 27B 1/sqrt(hidden / heads) (168, not its head_dim 128)."""
+    from transformers import Gemma3TextConfig
+
+    from honed.export.gguf import architecture
+
+    assert architecture(Gemma3TextConfig()).gguf_name == "gemma3"
+    gemma_27b = Gemma3TextConfig(num_hidden_layers=62, hidden_size=5376, num_attention_heads=32, head_dim=128,
+                                 query_pre_attn_scalar=168)
+    assert architecture(gemma_27b).gguf_name == "gemma3"
+
+
 @pytest.mark.parametrize(("method", "flag", "says"), [
     ("prefix", "--gguf", "prefix tuning's learned keys and values are extra attention inputs"),
     ("adapter", "--gguf", "bottleneck adapters are extra layers"),

@@ -1,5 +1,6 @@
 """GGUF files honed writes, run in llama.cpp itself (through llama-cpp-python): tiny models of every supported
-architecture give transformers' logits and tokens; the demo's tuned model answers as honed's own generation does."""
+architecture give transformers' logits and tokens, and with a LoRA adapter GGUF the merged model's logits; the demo's
+tuned model answers as honed's own generation does."""
 
 from __future__ import annotations
 
@@ -35,18 +36,44 @@ def load(path, threads: int = 1, **options):
                            verbose=False, **options)
 
 
-@pytest.mark.parametrize(("model_type", "rope"), [("llama", None), ("llama", LLAMA3_ROPE), ("mistral", None),
-                                                  ("qwen2", None), ("qwen3", None)],
-                         ids=["llama", "llama-rope-llama3", "mistral", "qwen2", "qwen3"])
-def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, rope):
+LOCAL_ROPE_100 = {"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                  "sliding_attention": {"rope_type": "default", "rope_theta": 100.0}}
+# Two layers of six global, where llama.cpp would assume only every sixth (layer 5) is
+IRREGULAR_LAYERS = ["sliding_attention", "full_attention"] + ["sliding_attention"] * 3 + ["full_attention"]
+# id: (model type, config fields of the exported model, and for a setting llama.cpp could miss, the fields of a
+# model that differs only by it: llama.cpp's logits must be far from that model's, or the check proves nothing)
+CASES = {
+    "llama": ("llama", {}, None),
+    "llama-rope-llama3": ("llama", {"rope_parameters": LLAMA3_ROPE}, {}),  # without the factors: plain RoPE
+    "mistral": ("mistral", {}, None),
+    "qwen2": ("qwen2", {}, None),
+    "qwen3": ("qwen3", {}, None),
+    "gemma3_text": ("gemma3_text", {}, {"sliding_window": 512}),  # without the window: every layer sees it all
+    "gemma3_text-layer-types": ("gemma3_text", {"layer_types": IRREGULAR_LAYERS}, {}),  # llama.cpp's default
+    "gemma3_text-softcap": ("gemma3_text", {"final_logit_softcapping": 2.0}, {}),
+    # a local RoPE base other than llama.cpp's default for sliding layers (10000, which Gemma 3 itself uses)
+    "gemma3_text-local-rope": ("gemma3_text", {"rope_parameters": LOCAL_ROPE_100}, {}),
+}
+
+
+def _model(folder):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    return AutoModelForCausalLM.from_pretrained(str(folder)).eval(), AutoTokenizer.from_pretrained(str(folder))
+
+
+def _logits(model, ids: list[int]) -> np.ndarray:
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0].numpy()
+
+
+@pytest.mark.parametrize(("model_type", "fields", "contrast"), CASES.values(), ids=CASES.keys())
+def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, fields, contrast):
     from honed.export.gguf import write_model
 
     # larger weights than usual (initializer_range 0.02) make attention sharp, so position encoding shows in the logits
-    folder = build(tmp_path / "model", model_type, rope, initializer_range=0.1)
-    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    folder = build(tmp_path / "model", model_type, initializer_range=0.1, **fields)
+    model, tokenizer = _model(folder)
     out = tmp_path / "model.gguf"
     write_model(out, model, tokenizer, folder, "f32", "tiny")
     llm = load(out, logits_all=True)
@@ -55,19 +82,43 @@ def test_llama_cpp_tokenizes_and_computes_as_transformers(tmp_path, model_type, 
     for text in PROBES:
         assert llm.tokenize(text.encode(), add_bos=adds_bos, special=False) == tokenizer(text)["input_ids"], text
     chat = tokenizer.apply_chat_template(CHAT, tokenize=False)
-    ids = tokenizer(chat, add_special_tokens=False)["input_ids"] * 3  # long enough for RoPE scaling to matter
+    # long enough for RoPE scaling and sliding windows to matter
+    ids = tokenizer(chat, add_special_tokens=False)["input_ids"] * 3
     assert llm.tokenize(chat.encode(), add_bos=False, special=True) == ids[: len(ids) // 3]
 
     llm.eval(ids)
-    with torch.no_grad():
-        expected = model(input_ids=torch.tensor([ids])).logits[0].numpy()
     scores = llm.scores[: len(ids)]
-    assert np.abs(scores - expected).max() < 5e-3  # logits up to ~3.5; llama.cpp keeps its KV cache in float16
-    if rope is not None:  # the check could fail: llama.cpp without the RoPE factors computes plain RoPE's logits
-        plain = build(tmp_path / "plain", model_type, initializer_range=0.1)
-        with torch.no_grad():
-            unscaled = AutoModelForCausalLM.from_pretrained(str(plain))(input_ids=torch.tensor([ids])).logits[0]
-        assert np.abs(scores - unscaled.numpy()).max() > 0.5
+    assert np.abs(scores - _logits(model, ids)).max() < 5e-3  # logits up to ~3.5; llama.cpp's KV cache is float16
+    if contrast is not None:
+        other, _ = _model(build(tmp_path / "contrast", model_type, initializer_range=0.1, **contrast))
+        assert np.abs(scores - _logits(other, ids)).max() > 0.5
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral", "qwen2", "qwen3", "gemma3_text"])
+def test_llama_cpp_applies_the_lora_adapter_gguf_as_the_merge_does(tmp_path, model_type):
+    """A random LoRA on every linear layer, written as a llama.cpp adapter and applied on the base model's GGUF,
+    computes the merged model's logits: llama.cpp finds every adapted weight by its name and adds B @ A in the base
+    file's row order (Q/K permuted for llama), scaled by alpha / rank."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    from honed.export.gguf import write_lora_adapter, write_model
+
+    folder = build(tmp_path / "model", model_type, initializer_range=0.1)
+    model, tokenizer = _model(folder)
+    base = tmp_path / "base.gguf"
+    write_model(base, model, tokenizer, folder, "f32", "base")
+    ids = tokenizer(tokenizer.apply_chat_template(CHAT, tokenize=False), add_special_tokens=False)["input_ids"]
+    before = _logits(model, ids)
+    torch.manual_seed(1)  # init_lora_weights=False: B random too, so the adapter changes the model from the start
+    tuned = get_peft_model(model, LoraConfig(r=4, lora_alpha=2, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "lora.gguf"
+    write_lora_adapter(adapter, get_peft_model_state_dict(tuned), model.config, 2.0, "lora")
+    expected = _logits(tuned.merge_and_unload(), ids)
+    assert np.abs(expected - before).max() > 0.5
+
+    llm = load(base, logits_all=True, lora_path=str(adapter))
+    llm.eval(ids)
+    assert np.abs(llm.scores[: len(ids)] - expected).max() < 5e-3
 
 
 # --- The demo's tuned model in llama.cpp (slow: the real default model) ------------------------------------------

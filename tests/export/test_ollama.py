@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gguf_models import gemma_tokenizer
 from honed.export.ollama import modelfile
 from tiny import build_tokenizer
 
@@ -31,6 +32,15 @@ def test_a_recognised_chat_template_gets_its_ollama_template(template, family, m
     assert 'PARAMETER stop "<|im_end|>"' in text
     if family == "ChatML":  # the template's own default system message, so Ollama's prompts match it
         assert 'SYSTEM """You are a helpful assistant."""' in text
+
+
+def test_gemma_chat_template_gets_ollamas_gemma3_template_and_stops_at_the_end_of_a_turn():
+    """Gemma 3's EOS is <eos>, but a chat turn ends with <end_of_turn>: Ollama must stop there too."""
+    text, note = modelfile("./model.gguf", gemma_tokenizer())
+    assert "Gemma" in note
+    assert '{{- else if eq .Role "assistant" }}<start_of_turn>model\n' in text
+    assert "{{ $.System }}" in text and "<bos>" not in text  # Ollama adds BOS itself
+    assert 'PARAMETER stop "<end_of_turn>"' in text and 'PARAMETER stop "<eos>"' in text
 
 
 def test_an_unknown_chat_template_leaves_the_template_to_the_gguf():

@@ -3,7 +3,7 @@
 The gguf package (llama.cpp's own Python library) provides the file writer, the Hugging Face -> GGUF tensor names
 (`get_tensor_name_map`) and the quantisers. What it leaves to llama.cpp's convert_hf_to_gguf.py script, which is not
 an importable package, is done here: which hyperparameters each architecture needs, the Q/K row permutation of the
-llama architecture, RoPE frequency factors, and the adapter layout of convert_lora_to_gguf.py.
+llama architecture, Gemma's norm offset, RoPE frequency factors, and the adapter layout of convert_lora_to_gguf.py.
 """
 
 from __future__ import annotations
@@ -78,10 +78,55 @@ class Architecture:
 
     gguf_name: str  # llama.cpp's architecture name (gguf.MODEL_ARCH_NAMES)
     # llama.cpp's llama graph rotates adjacent pairs of each head's dimensions; transformers' Llama rotates the two
-    # halves. convert_hf_to_gguf.py reorders Q and K rows so both compute the same; qwen2/qwen3 use llama.cpp's
-    # NEOX (half) rotation and keep transformers' order.
+    # halves. convert_hf_to_gguf.py reorders Q and K rows so both compute the same; qwen2/qwen3/gemma3 use
+    # llama.cpp's NEOX (half) rotation and keep transformers' order.
     permute_qk: bool
     rope_scaling: bool  # llama.cpp reads a rope_freqs tensor for this architecture (Llama 3.1's RoPE)
+    # Added to every weight whose transformers name ends in "norm.weight": Gemma's RMSNorm scales by (1 + w),
+    # llama.cpp's by w, so convert_hf_to_gguf.py stores 1 + w. Weights only: a LoRA delta is not offset.
+    norm_shift: float = 0.0
+    # llama.cpp runs the config's sliding-window layers with their window (it ignores the window of llama/qwen2)
+    sliding_window: bool = False
+    # What llama.cpp would compute differently from transformers for this config: one phrase per problem, none
+    # when it runs as transformers does. Checked before anything loads.
+    problems: Callable[[object], list[str]] | None = None
+    # Writes the hyperparameters this architecture reads beyond those every architecture shares
+    hyperparameters: Callable[[object, object], None] | None = None
+
+
+def _gemma3_problems(config) -> list[str]:
+    """Gemma 3 settings that llama.cpp's gemma3 graph (src/models/gemma3.cpp) does not read and computes otherwise."""
+    problems = []
+    if getattr(config, "attn_logit_softcapping", None) is not None:
+        problems.append("attention logit soft-capping (attn_logit_softcapping), which llama.cpp does not apply")
+    # llama.cpp scales queries by 1/sqrt(head_dim), or 1/sqrt(hidden / heads) for a 62-layer (27B) model; transformers
+    # by 1/sqrt(query_pre_attn_scalar)
+    scale = config.hidden_size // config.num_attention_heads if config.num_hidden_layers == 62 else _head_dim(config)
+    if config.query_pre_attn_scalar != scale:
+        problems.append(f"query_pre_attn_scalar {config.query_pre_attn_scalar}, where llama.cpp scales queries by "
+                        f"1/sqrt({scale})")
+    if getattr(config, "use_bidirectional_attention", False):
+        problems.append("bidirectional attention, where llama.cpp's gemma3 is causal")
+    kinds = set(config.layer_types)
+    if kinds - {"sliding_attention", "full_attention"}:
+        problems.append(f"layer types {sorted(kinds - {'sliding_attention', 'full_attention'})}")
+    if "sliding_attention" in kinds and not config.sliding_window:
+        problems.append("sliding-attention layers without a sliding_window")
+    for kind, params in (getattr(config, "rope_parameters", None) or {}).items():
+        if params.get("rope_type", "default") != "default":
+            problems.append(f"{params['rope_type']!r} RoPE scaling on its {kind} layers")
+    return problems
+
+
+def _gemma3_hyperparameters(writer, config) -> None:
+    """The sliding window, which layers use it, listed per layer (llama.cpp would otherwise assume every sixth layer
+    global, as in Gemma 3 itself; Ollama's converter lists them too), those layers' own RoPE base, the logit cap."""
+    local = (getattr(config, "rope_parameters", None) or {}).get("sliding_attention", {})
+    writer.add_sliding_window(config.sliding_window or 0)
+    writer.add_sliding_window_pattern([kind == "sliding_attention" for kind in config.layer_types])
+    writer.add_rope_freq_base_swa(float(local.get("rope_theta", 10000.0)))
+    if config.final_logit_softcapping:
+        writer.add_final_logit_softcapping(float(config.final_logit_softcapping))
 
 
 ARCHITECTURES = {
@@ -89,16 +134,24 @@ ARCHITECTURES = {
     "mistral": Architecture("llama", permute_qk=True, rope_scaling=True),  # llama.cpp runs Mistral as llama
     "qwen2": Architecture("qwen2", permute_qk=False, rope_scaling=False),
     "qwen3": Architecture("qwen3", permute_qk=False, rope_scaling=False),
+    "gemma3_text": Architecture("gemma3", permute_qk=False, rope_scaling=False, norm_shift=1.0, sliding_window=True,
+                                problems=_gemma3_problems, hyperparameters=_gemma3_hyperparameters),
 }
 
 
 def architecture(config) -> Architecture:
-    """The llama.cpp architecture of a transformers config, or one line naming what is supported."""
+    """The llama.cpp architecture of a transformers config, or one line naming what is supported or what of this
+    model llama.cpp would compute differently."""
     model_type = getattr(config, "model_type", None)
     if model_type not in ARCHITECTURES:
-        raise UserError(f"GGUF export supports {', '.join(ARCHITECTURES)} models (the llama family, SmolLM, Qwen2/3); "
-                        f"this run's model is {model_type!r}")
-    return ARCHITECTURES[model_type]
+        raise UserError(f"GGUF export supports {', '.join(ARCHITECTURES)} models (the llama family, SmolLM, Qwen2/3, "
+                        f"Gemma 3); this run's model is {model_type!r}")
+    arch = ARCHITECTURES[model_type]
+    problems = arch.problems(config) if arch.problems else []
+    if problems:
+        raise UserError(f"GGUF export: llama.cpp would not compute this {model_type} model as transformers does: it "
+                        f"has {'; '.join(problems)}")
+    return arch
 
 
 def rope_factors(config, arch: Architecture) -> np.ndarray | None:
@@ -109,7 +162,7 @@ def rope_factors(config, arch: Architecture) -> np.ndarray | None:
     import torch
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    params = dict(getattr(config, "rope_parameters", None) or {})
+    params = _rope_parameters(config)
     kind = params.get("rope_type", "default")
     if kind == "default":
         return None
@@ -123,6 +176,13 @@ def rope_factors(config, arch: Architecture) -> np.ndarray | None:
     if abs(float(attention_factor) - 1.0) > 1e-6:
         raise UserError(f"GGUF export: {kind!r} RoPE scaling with an attention factor is not supported")
     return (plain / scaled.float()).numpy().astype(np.float32)
+
+
+def _rope_parameters(config) -> dict:
+    """RoPE parameters of the global layers, which llama.cpp's rope.* keys describe: transformers 5 keeps one set per
+    layer type for models with sliding-window layers (Gemma 3), as convert_hf_to_gguf.py reads them."""
+    params = dict(getattr(config, "rope_parameters", None) or {})
+    return dict(params.get("full_attention", params))
 
 
 def _head_dim(config) -> int:
@@ -159,6 +219,8 @@ def gguf_tensors(state: dict, config, arch: Architecture) -> Iterator[tuple[str,
         if target is None:
             raise UserError(f"GGUF export: no llama.cpp tensor for {name!r} of this {config.model_type} model")
         data = tensor.detach().float().cpu().numpy()
+        if arch.norm_shift and name.endswith("norm.weight"):
+            data = data + arch.norm_shift
         yield target, _llama_layout(target, data, config, arch)
     factors = rope_factors(config, arch)
     if factors is not None:
@@ -232,9 +294,9 @@ def tensor_types(path: Path) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def add_hyperparameters(writer, config, n_vocab: int) -> None:
-    """The hyperparameters llama.cpp's llama/qwen2/qwen3 loaders read."""
-    params = dict(getattr(config, "rope_parameters", None) or {})
+def add_hyperparameters(writer, config, arch: Architecture, n_vocab: int) -> None:
+    """The hyperparameters llama.cpp's loaders read: those every architecture shares, then the architecture's own."""
+    params = _rope_parameters(config)
     head_dim = _head_dim(config)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -248,6 +310,8 @@ def add_hyperparameters(writer, config, n_vocab: int) -> None:
     writer.add_rope_freq_base(float(params.get("rope_theta", getattr(config, "rope_theta", 10000.0))))
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_vocab_size(n_vocab)
+    if arch.hyperparameters:
+        arch.hyperparameters(writer, config)
 
 
 def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, name: str,
@@ -270,7 +334,7 @@ def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, n
     arch = architecture(config)
     n_vocab = model.get_input_embeddings().weight.shape[0]
     window = getattr(config, "sliding_window", None)
-    if window and window < config.max_position_embeddings:
+    if window and window < config.max_position_embeddings and not arch.sliding_window:
         log.warning("llama.cpp runs %s without its %d-token sliding window: answers past %d tokens of context may "
                     "differ from transformers'", config.model_type, window, window)
 
@@ -281,7 +345,7 @@ def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, n
         writer.add_name(name)
         writer.add_file_type(file_type(quant))
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-        add_hyperparameters(writer, config, n_vocab)
+        add_hyperparameters(writer, config, arch, n_vocab)
         add_tokenizer(writer, tokenizer, tokenizer_dir, n_vocab, base_gguf)
         for target, data in gguf_tensors(model.state_dict(), config, arch):
             array, raw = encode(data, quant, head=target in heads)

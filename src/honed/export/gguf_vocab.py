@@ -30,10 +30,13 @@ def add_tokenizer(writer, tokenizer, tokenizer_dir: Path, n_vocab: int, base_ggu
     spec = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))
     model = spec.get("model", {})
     if model.get("type") == "BPE" and model.get("byte_fallback"):
-        tokens, types, scores = _sentencepiece_vocab(tokenizer_dir, n_vocab)
+        tokens, types, scores = _sentencepiece_vocab(tokenizer, tokenizer_dir, n_vocab)
         writer.add_tokenizer_model("llama")
         writer.add_tokenizer_pre("default")
         writer.add_token_scores(scores)
+        # Measured like the BOS flag below: Llama 2 and Mistral put '▁' before the first word, Gemma does not, and
+        # llama.cpp assumes the prefix unless told
+        writer.add_add_space_prefix("".join(tokenizer.tokenize("a")).startswith("\u2581"))
         merges = False
     elif model.get("type") == "BPE" and (spec.get("decoder") or {}).get("type") == "ByteLevel":
         tokens, types = _byte_level_vocab(tokenizer, n_vocab)
@@ -78,16 +81,23 @@ def _byte_level_vocab(tokenizer, n_vocab: int) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
-def _sentencepiece_vocab(tokenizer_dir: Path, n_vocab: int) -> tuple[list[bytes], list[int], list[float]]:
+def _sentencepiece_vocab(tokenizer, tokenizer_dir: Path, n_vocab: int) -> tuple[list[bytes], list[int], list[float]]:
     """Tokens and types from gguf's LlamaHfVocab, as llama.cpp's converter takes them for a tokenizer.json-only
-    Llama/Mistral tokenizer. LlamaHfVocab gives every token the score -1000; llama.cpp's SentencePiece tokenizer
+    Llama/Mistral/Gemma tokenizer. LlamaHfVocab gives every token the score -1000; llama.cpp's SentencePiece tokenizer
     merges the highest-scoring pair first, so equal scores would merge left to right instead of in learned order.
-    A BPE vocabulary lists tokens in the order their merges were learned, so -id restores that order."""
+    A BPE vocabulary lists tokens in the order their merges were learned, so -id restores that order.
+    LlamaHfVocab also types an added token inside the base vocabulary as plain text unless it is a named special
+    token (BOS, EOS, ...): Gemma's <start_of_turn> and newline runs are such tokens, which llama.cpp would then cut
+    into pieces. Here, as for byte-level vocabularies, an added special token is CONTROL and an added plain one
+    USER_DEFINED (kept whole, as transformers keeps it), the types llama.cpp's own Gemma 3 files give them."""
     from gguf import LlamaHfVocab, TokenType
 
     vocab = LlamaHfVocab(tokenizer_dir)
+    added = tokenizer.added_tokens_decoder
     tokens, types, scores = [], [], []
     for index, (text, _, kind) in enumerate(vocab.all_tokens()):
+        if index in added and kind != TokenType.BYTE:
+            kind = TokenType.CONTROL if added[index].special else TokenType.USER_DEFINED
         tokens.append(text)
         types.append(kind)
         scores.append(-1000.0 if kind != TokenType.NORMAL else -float(index))

@@ -1,6 +1,6 @@
 """An Ollama Modelfile beside an exported GGUF: FROM, the stop tokens, and a TEMPLATE for chat formats honed knows.
 
-Ollama writes prompts with Go templates, not the Jinja chat template inside the GGUF, so the three families honed
+Ollama writes prompts with Go templates, not the Jinja chat template inside the GGUF, so the families honed
 recognises get their Go template here (the forms Ollama's own library uses). For any other chat template the
 Modelfile has no TEMPLATE and Ollama falls back to what it derives from the template embedded in the GGUF.
 """
@@ -29,9 +29,28 @@ MISTRAL = """{{- range $i, $_ := .Messages }}
 {{- end }}
 {{- end }}"""
 
+# Ollama library's gemma3:270m template: a system prompt opens the first user turn, as Gemma 3's Jinja template
+# writes it; the assistant's turn is "model". No <bos>: Ollama adds it, as the GGUF's add_bos_token says.
+GEMMA = """{{- $systemPromptAdded := false }}
+{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 }}
+{{- if eq .Role "user" }}<start_of_turn>user
+{{- if (and (not $systemPromptAdded) $.System) }}
+{{- $systemPromptAdded = true }}
+{{ $.System }}
+{{ end }}
+{{ .Content }}<end_of_turn>
+{{ if $last }}<start_of_turn>model
+{{ end }}
+{{- else if eq .Role "assistant" }}<start_of_turn>model
+{{ .Content }}{{ if not $last }}<end_of_turn>
+{{ end }}
+{{- end }}
+{{- end }}"""
+
 # (family, marker that identifies it in a Jinja chat template, Go template)
 FAMILIES = (("ChatML", "<|im_start|>", CHATML), ("Llama 3", "<|start_header_id|>", LLAMA3),
-            ("Mistral", "[INST]", MISTRAL))
+            ("Mistral", "[INST]", MISTRAL), ("Gemma", "<start_of_turn>", GEMMA))
 
 
 def chat_family(chat_template: str | None) -> tuple[str, str] | None:
@@ -56,8 +75,9 @@ def modelfile(source: str, tokenizer, adapter: str | None = None) -> tuple[str, 
         lines.append(f"ADAPTER {adapter}")
     family = chat_family(tokenizer.chat_template)
     if family is None:
-        note = "chat template not one honed recognises (ChatML, Llama 3, Mistral): the Modelfile has no TEMPLATE, " \
-               "so Ollama uses the one it derives from the chat template embedded in the GGUF"
+        known = ", ".join(name for name, _, _ in FAMILIES)
+        note = f"chat template not one honed recognises ({known}): the Modelfile has no TEMPLATE, so Ollama uses " \
+               "the one it derives from the chat template embedded in the GGUF"
         lines.append("# " + note)
     else:
         note = f"{family[0]} chat template"

@@ -265,3 +265,25 @@ def test_every_mergeable_technique_exports_its_own_logits(tiny_model, tmp_path, 
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model)).eval()
     assert (expected - _logits(base, ids)).abs().max() > 1e-3  # training moved the model
     assert (_logits(model, ids) - expected).abs().max() < 1e-4
+
+
+def test_requantising_to_the_type_the_base_gguf_had_warns_that_it_rounds_the_tuning_away(lora_runs, tmp_path,
+                                                                                          capsys):
+    """The base's weights lie on its quant's grid, so the same quant snaps small updates back onto them (the demo's
+    LoRA as q4_1, the default model's type, lost most of its ROUGE-L gain in llama.cpp)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from honed.export.gguf import write_model
+
+    base_dir = Path(load_run(lora_runs["llama"]).config.model)
+    base_gguf = tmp_path / "base-q4_1.gguf"
+    write_model(base_gguf, AutoModelForCausalLM.from_pretrained(str(base_dir)),
+                AutoTokenizer.from_pretrained(str(base_dir)), base_dir, "q4_1", "base")
+    data = write_jsonl(tmp_path / "train.jsonl", MEMORISE * 2)
+    run_dir = fit({"model": str(base_gguf), "method": "lora", "data": {"train": str(data)},
+                   "training": {"max_steps": 1, "batch_size": 2}, "output": str(tmp_path / "run")}).run_dir
+    capsys.readouterr()
+    _export(run_dir, tmp_path / "same.gguf", "--quant", "q4_1")
+    assert "itself q4_1: re-quantising to the same type rounds much of the tuning away" in capsys.readouterr().err
+    _export(run_dir, tmp_path / "other.gguf", "--quant", "q5_1")
+    assert "re-quantising" not in capsys.readouterr().err

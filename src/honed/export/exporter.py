@@ -126,6 +126,7 @@ def export_gguf(run_dir: str | Path, output: str | Path, quant: str = "q8_0", ov
     gguf.architecture(_base_config(run_dir, config, method))
     side = ollama.modelfile_path(out)
     _check_file_free([out, side], overwrite)
+    _warn_if_same_grid(_source_gguf(config.model), quant)
     run = rundir.load_run(run_dir)
     model = run.model if method.standalone else run.model.merge_and_unload()
     gguf.write_model(out, model, run.tokenizer, run_dir / rundir.TOKENIZER_DIR, quant, run_dir.name,
@@ -162,6 +163,17 @@ def export_gguf_adapter(run_dir: str | Path, output: str | Path, overwrite: bool
     on = f"the base GGUF {base}" if base else f"a GGUF of the base model {config.model}"
     return Exported(out, False, f"LoRA adapter for llama.cpp, to apply on {on}: llama-cli -m {base or 'BASE.gguf'} "
                                 f"--lora {out}; Ollama: ollama create {run_dir.name} -f {side} ({family})")
+
+
+def _warn_if_same_grid(base: Path | None, quant: str) -> None:
+    """A base model read from a GGUF holds weights that lie on its quant's grid; re-quantising the tuned model to
+    that same type rounds small updates back onto the points they started from (measured: the demo's LoRA run as
+    q4_1, the default model's own type, scored ROUGE-L 17.0 in llama.cpp against 40.3 in f16; docs/gguf.md)."""
+    from honed.export.gguf import file_type, gguf_file_type
+
+    if base is not None and base.is_file() and gguf_file_type(base) == int(file_type(quant)):
+        log.warning("the base model came from %s, itself %s: re-quantising to the same type rounds much of the tuning "
+                    "away; choose another --quant (q5_k_m, q8_0) or --gguf-adapter on that file", base.name, quant)
 
 
 def _size(path: Path) -> str:

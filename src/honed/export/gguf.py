@@ -283,6 +283,14 @@ def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def gguf_file_type(path: Path) -> int | None:
+    """The file type a GGUF declares (gguf.LlamaFileType's value), None when it declares none."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(path)).get_field("general.file_type")
+    return int(field.contents()) if field is not None else None
+
+
 def tensor_types(path: Path) -> dict[str, int]:
     """How many tensors of each GGML type the file holds, most first: what a quant really holds once llama.cpp
     falls back to another type for rows that are not whole blocks of 256 (SmolLM2 is 576 wide, Gemma 3 270M 640)."""

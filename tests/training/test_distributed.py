@@ -243,6 +243,7 @@ def test_a_failure_in_every_process_reaches_the_user_as_one_line(tiny_model, tmp
     quiet = subprocess.run([*command, "--output", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 1
     assert "Traceback" not in quiet.stderr and "ChildFailedError" not in quiet.stderr
+    assert [line for line in quiet.stderr.splitlines() if "error" in line.lower()] == quiet.stderr.strip().splitlines()[-1:]
     last = quiet.stderr.strip().splitlines()[-1]  # both processes fail at step 3: the first to say so is shown
     assert re.fullmatch(r"error: rank [01]: at step 3: RuntimeError: custom model code broke \(2 processes failed\)",
                         last), last
@@ -257,8 +258,9 @@ def test_a_failure_in_every_process_reaches_the_user_as_one_line(tiny_model, tmp
 def test_a_process_killed_from_outside_is_named_with_its_signal(tmp_path):
     import os
 
-    script = tmp_path / "killed.py"
-    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    script = tmp_path / "killed.py"  # rank 0 is killed; torchrun then stops rank 1 with SIGTERM
+    script.write_text("import os, signal, time\nif os.environ['RANK'] == '0':\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+                      "time.sleep(120)\n")
     folder = tmp_path / "failures"
     folder.mkdir()
     result = subprocess.run([sys.executable, "-m", "honed.failures", "--standalone", "--nproc-per-node", "2",
@@ -268,5 +270,32 @@ def test_a_process_killed_from_outside_is_named_with_its_signal(tmp_path):
 
     from honed.failures import first_failure
 
-    assert first_failure(folder, 1) == ("rank 0: the process was killed by SIGKILL (2 processes failed)", 137)
+    assert first_failure(folder, 1) == ("rank 0: the process was killed by SIGKILL", 137)
+    assert any(path.name.startswith("2-stopped") for path in folder.iterdir())  # rank 1, stopped by torchrun
 
+
+
+def test_ctrl_c_stops_every_process_at_a_checkpoint_and_says_so_once(tiny_model, tmp_path):
+    """Ctrl-C reaches honed and torchrun (one process group; torchrun starts each process in a session of its own
+    and passes the signal on): every process finishes its step and saves, then one line says how to resume."""
+    import signal
+    import time
+
+    data = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "honed", "train", "--model", str(tiny_model), "--data", str(data), "--nproc", "2",
+               "--max-steps", "400", "--set", "training.batch_tokens=60", "--set", "training.logging_steps=1",
+               "--output", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 300
+    while not (out / "metrics.jsonl").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and errors == stderr.strip().splitlines()[-1:], stderr[-3000:]
+    assert re.fullmatch(r"error: rank [01]: stopped at step \d+ by a signal; checkpoint saved in .*; continue with "
+                        r"the same command plus --resume auto", errors[0]), errors[0]
+    assert list((out / "checkpoints").iterdir())

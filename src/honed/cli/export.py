@@ -7,7 +7,7 @@ HELP = ("export a run: --merge OUT (a full model plain transformers loads), --ad
 
 
 def register(subparsers) -> None:
-    from honed.export.gguf import DEFAULT_QUANT, QUANTS
+    from honed.export.gguf import DEFAULT_QUANT, QUANT_TYPES, QUANTS
 
     parser = subparsers.add_parser("export", help=HELP, description=HELP)
     parser.add_argument("run_dir", help="a honed run directory")
@@ -18,9 +18,10 @@ def register(subparsers) -> None:
                         help="one GGUF file for llama.cpp (LoRA/AdaLoRA/IA3 merged first), and an Ollama Modelfile")
     target.add_argument("--gguf-adapter", metavar="OUT.gguf",
                         help="a LoRA run as a llama.cpp LoRA adapter, to apply on a GGUF of the base model")
+    k_quants = ", ".join(name for name, quant in QUANT_TYPES.items() if quant.by_llama_cpp)
     parser.add_argument("--quant", default=None, metavar="TYPE",
                         help=f"GGUF weight type for --gguf: {', '.join(QUANTS)} (default {DEFAULT_QUANT}; the "
-                             "k-quants q4_k_m, q5_k_m, q6_k need llama-cpp-python)")
+                             f"k-quants {k_quants} need llama-cpp-python)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it holds files")
     parser.set_defaults(handler=run)
 

@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             return report_failure(error, error.exit_code)
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        if under_launcher():
+            return report_failure(error, 130)
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

@@ -66,9 +66,13 @@ def check_quant(quant: str) -> Quant:
     if quant not in QUANT_TYPES:
         raise UserError(f"--quant {quant}: choose one of {', '.join(QUANTS)}{nearest(quant, QUANTS)}")
     chosen = QUANT_TYPES[quant]
-    if chosen.by_llama_cpp and importlib.util.find_spec("llama_cpp") is None:
-        raise UserError(f"--quant {quant}: k-quants are written by llama.cpp's quantiser, which comes with "
-                        f"llama-cpp-python; install it: {LLAMA_CPP_INSTALL}")
+    if chosen.by_llama_cpp:
+        try:
+            import llama_cpp  # noqa: F401  (a broken build fails here, before anything is merged or written)
+        except Exception as error:
+            why = "" if importlib.util.find_spec("llama_cpp") is None else f" (it is installed but fails: {error})"
+            raise UserError(f"--quant {quant}: k-quants are written by llama.cpp's quantiser, which comes with "
+                            f"llama-cpp-python{why}; install it: {LLAMA_CPP_INSTALL}") from None
     return chosen
 
 
@@ -269,11 +273,13 @@ def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
 
     import llama_cpp
 
+    from honed.training.hardware import physical_cores
+
     # llama-cpp-python prints llama.cpp's log (a line per tensor) unless its logger is raised; --debug keeps it
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(file_type(quant))
-    params.nthread = len(os.sched_getaffinity(0))
+    params.nthread = physical_cores()
     tmp = path.with_name(f".{path.name}.partial")
     try:
         if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:

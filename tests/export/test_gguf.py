@@ -287,3 +287,14 @@ def test_requantising_to_the_type_the_base_gguf_had_warns_that_it_rounds_the_tun
     assert "itself q4_1: re-quantising to the same type rounds much of the tuning away" in capsys.readouterr().err
     _export(run_dir, tmp_path / "other.gguf", "--quant", "q5_1")
     assert "re-quantising" not in capsys.readouterr().err
+
+
+def test_a_k_quant_of_weights_beyond_float16_goes_through_float32(lora_runs):
+    """llama.cpp quantises from a float file; float16 would turn a weight past 65504 into infinity."""
+    from honed.export.gguf import _fits_float16
+
+    model = load_run(lora_runs["llama"]).model.merge_and_unload()
+    assert _fits_float16(model)
+    with torch.no_grad():
+        model.model.layers[0].mlp.up_proj.weight[0, 0] = 1e5
+    assert not _fits_float16(model)

@@ -266,8 +266,14 @@ def file_type(quant: str):
     return LlamaFileType[QUANT_TYPES[quant].file_type]
 
 
+def _fits_float16(model) -> bool:
+    """float16, llama.cpp's usual input to its quantiser, unless a weight is beyond its range (65504): then float32,
+    twice the size on disk for a moment, rather than infinities in the file."""
+    return all(float(t.abs().max()) < 65504 for t in model.state_dict().values() if t.is_floating_point() and t.numel())
+
+
 def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
-    """llama.cpp's own quantiser (llama-cpp-python's binding of llama_model_quantize) from a float16 GGUF. Its
+    """llama.cpp's own quantiser (llama-cpp-python's binding of llama_model_quantize) from a float GGUF. Its
     parameters start from the library's defaults: the struct's fields differ between llama-cpp-python versions."""
     import ctypes
 
@@ -331,14 +337,15 @@ def add_hyperparameters(writer, config, arch: Architecture, n_vocab: int) -> Non
 def write_model(path: Path, model, tokenizer, tokenizer_dir: Path, quant: str, name: str,
                 base_gguf: Path | None = None) -> None:
     """A whole model (already merged) with its tokenizer and chat template, as one GGUF file at `path`; a k-quant
-    is written in float16 first, then quantised by llama.cpp."""
+    is written in float first, then quantised by llama.cpp."""
     if QUANT_TYPES[quant].by_llama_cpp:
-        f16 = path.with_name(f".{path.name}.f16")
+        source = path.with_name(f".{path.name}.float")
         try:
-            write_model(f16, model, tokenizer, tokenizer_dir, "f16", name, base_gguf)
-            quantise_with_llama_cpp(f16, path, quant)
+            write_model(source, model, tokenizer, tokenizer_dir, "f16" if _fits_float16(model) else "f32", name,
+                        base_gguf)
+            quantise_with_llama_cpp(source, path, quant)
         finally:
-            f16.unlink(missing_ok=True)
+            source.unlink(missing_ok=True)
         return
     import gguf
 

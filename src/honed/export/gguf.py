@@ -22,7 +22,6 @@ from honed.errors import UserError
 log = logging.getLogger("honed")
 
 
-
 @dataclass(frozen=True)
 class Quant:
     """One `--quant` choice: the file type the GGUF declares, the type its matrices are written in by the gguf

@@ -197,7 +197,8 @@ def _honed_eval_rouge_l(run_dir: Path, out: Path) -> float:
 def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
     """The acceptance figures of GGUF export, measured on the demo's first 16 held-out prompts:
     f16 export: first 32 greedy tokens equal honed's own on >= 12/16; q8_0 export: ROUGE-L within 2 points of
-    `honed eval`, q4_k_m within 3; LoRA adapter GGUF on the original Q4_1 file: ROUGE-L >= 15 points above that file alone."""
+    `honed eval`, q4_k_m within 3; LoRA adapter GGUF on the original Q4_1 file: ROUGE-L >= 15 points above that
+    file alone."""
     from honed.generation import stop_token_ids
     from honed.models.cache import default_gguf_file
     from honed.training import load_run

@@ -243,7 +243,8 @@ def test_a_failure_in_every_process_reaches_the_user_as_one_line(tiny_model, tmp
     quiet = subprocess.run([*command, "--output", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 1
     assert "Traceback" not in quiet.stderr and "ChildFailedError" not in quiet.stderr
-    assert [line for line in quiet.stderr.splitlines() if "error" in line.lower()] == quiet.stderr.strip().splitlines()[-1:]
+    errors = [line for line in quiet.stderr.splitlines() if "error" in line.lower()]
+    assert errors == quiet.stderr.strip().splitlines()[-1:]
     last = quiet.stderr.strip().splitlines()[-1]  # both processes fail at step 3: the first to say so is shown
     assert re.fullmatch(r"error: rank [01]: at step 3: RuntimeError: custom model code broke \(2 processes failed\)",
                         last), last
@@ -259,8 +260,8 @@ def test_a_process_killed_from_outside_is_named_with_its_signal(tmp_path):
     import os
 
     script = tmp_path / "killed.py"  # rank 0 is killed; torchrun then stops rank 1 with SIGTERM
-    script.write_text("import os, signal, time\nif os.environ['RANK'] == '0':\n    os.kill(os.getpid(), signal.SIGKILL)\n"
-                      "time.sleep(120)\n")
+    script.write_text("import os, signal, time\nif os.environ['RANK'] == '0':\n"
+                      "    os.kill(os.getpid(), signal.SIGKILL)\ntime.sleep(120)\n")
     folder = tmp_path / "failures"
     folder.mkdir()
     result = subprocess.run([sys.executable, "-m", "honed.failures", "--standalone", "--nproc-per-node", "2",

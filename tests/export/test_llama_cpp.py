@@ -17,7 +17,7 @@ import torch
 
 from gguf_models import PROBES, build
 from honed.cli.main import main
-from honed.export.llama_cpp import Answers, greedy_answers, texts
+from honed.export.llama_cpp import Answers, greedy_answers, load, texts
 
 llama_cpp = pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python is not installed; .ci/run installs it "
@@ -28,13 +28,6 @@ CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": 
 # Llama 3.1's RoPE scaling, with a short original context so that most frequencies of a tiny model are rescaled.
 LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
                "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
-
-
-def load(path, threads: int = 1, **options):
-    # one thread is plenty for the tiny models, and on a shared 2-core machine two threads that meet at every barrier
-    # stall whenever another process takes a core; the default model's runs (nothing else running then) take two
-    return llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=threads, n_threads_batch=threads,
-                           verbose=False, **options)
 
 
 LOCAL_ROPE_100 = {"full_attention": {"rope_type": "default", "rope_theta": 1e6},

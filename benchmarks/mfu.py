@@ -48,7 +48,7 @@ def main() -> None:
 
     import honed.training
     from honed.models import load_tokenizer
-    from honed.training.hardware import cpu_name, set_threads
+    from honed.hardware import cpu_name, set_threads
 
     threads = set_threads(None)
     tokenizer = load_tokenizer("smollm2-135m")

@@ -51,7 +51,7 @@ def main() -> None:
 
     import torch
 
-    from honed.training.hardware import cpu_name, set_threads
+    from honed.hardware import cpu_name, set_threads
 
     threads = set_threads(None)
     batch, real, labelled = _batch(args.model, args.tokens)

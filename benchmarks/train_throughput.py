@@ -76,7 +76,7 @@ def main() -> None:
 
 
 def run_all(args) -> list[dict]:
-    from honed.training.hardware import cpu_name, physical_cores
+    from honed.hardware import cpu_name, physical_cores
 
     args.model = model_path(args.model)
     data_file, description = write_data(args)

@@ -67,7 +67,7 @@ def memorise_file(tmp_path) -> Path:
 def _measured_as_fp32_machine(home: Path) -> None:
     """Fast tests see a CPU on which bf16 is no faster than fp32, so `precision: auto` is fp32 on every machine CI
     lands on (the CPU changes between sessions); tests of bf16 ask for it, tests of the choice fake the timing."""
-    from honed.training.hardware import CACHE_FILE, machine_key
+    from honed.hardware import CACHE_FILE, machine_key
 
     path = home / CACHE_FILE
     if path.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -35,7 +36,7 @@ def runs(tiny_model, tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def server(runs):
     pool = load_pool([str(p) for p in runs])
-    httpd = make_server(pool, "127.0.0.1", 0, limits=Limits(max_queue=1, timeout_s=30))
+    httpd = make_server(pool, "127.0.0.1", 0, limits=Limits(max_queue=1, max_batch=3, timeout_s=30), precision="fp32")
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -103,6 +104,34 @@ def test_streamed_chat_equals_the_whole_answer(client):
     assert whole.usage.completion_tokens > 0 and whole.usage.prompt_tokens > 5
 
 
+def test_n_seed_top_k_and_usage_as_openai_has_them(client):
+    """n choices sample from one prompt, choice i with seed + i, so each choice is the answer of a one-choice
+    request with that seed, and the usage counts every choice's tokens."""
+    messages = [{"role": "user", "content": "Question 6?"}]
+
+    def sampled(**options):
+        return client.chat.completions.create(model="beta", messages=messages, max_tokens=8, temperature=1.5,
+                                              **options)
+
+    reply = sampled(n=3, seed=11)
+    texts = [choice.message.content for choice in reply.choices]
+    assert [choice.index for choice in reply.choices] == [0, 1, 2] and len(set(texts)) > 1
+    singles = [sampled(seed=seed) for seed in (11, 12, 13)]
+    assert [single.choices[0].message.content for single in singles] == texts
+    assert reply.usage.completion_tokens == sum(single.usage.completion_tokens for single in singles)
+    assert reply.usage.prompt_tokens == singles[0].usage.prompt_tokens
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    greedy = client.chat.completions.create(model="beta", messages=messages, max_tokens=8).choices[0].message.content
+    assert sampled(extra_body={"top_k": 1}, seed=5).choices[0].message.content == greedy  # not in OpenAI's client
+    chunks = list(sampled(n=2, seed=11, stream=True))
+    streamed = ["", ""]
+    for chunk in chunks:
+        for choice in chunk.choices:
+            streamed[choice.index] += choice.delta.content or ""
+    assert streamed == texts[:2]
+    assert chunks[-1].usage.completion_tokens == sum(single.usage.completion_tokens for single in singles[:2])
+
+
 def test_completions_plain_and_streamed(client):
     whole = client.completions.create(model="alpha", prompt="Question 1?", max_tokens=6)
     streamed = "".join(c.choices[0].text for c in client.completions.create(model="alpha", prompt="Question 1?",
@@ -118,7 +147,9 @@ def test_completions_plain_and_streamed(client):
     ({"model": "alpha", "prompt": 3}, 400, "prompt must be"),
     ({"model": "alpha", "messages": [{"role": "bot", "content": "hi"}]}, 400, "got 'bot' at messages[0].role"),
     ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "temperature": 3}, 400, "between 0 and 2"),
-    ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "n": 2}, 400, "n must be 1"),
+    ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "n": 4}, 400, "n must be at most 3"),
+    ({"model": "alpha", "prompt": "hi", "n": 0}, 400, "n must be an integer from 1 to 64"),
+    ({"model": "alpha", "prompt": "hi", "top_k": -1}, 400, "top_k must be an integer of 0 or more"),
     ({"model": "alpha", "messages": [{"role": "user", "content": "hi"}], "stop": 5}, 400, "stop must be a string"),
     ({"messages": [{"role": "user", "content": "hi"}]}, 400, "'model' is required"),
     (b'{"model": "alpha", ', 400, "body is not valid JSON"),
@@ -155,12 +186,18 @@ def test_an_address_in_use_is_a_one_line_error(server, runs):
         make_server(load_pool([str(runs[0])]), "127.0.0.1", server.server_address[1])
 
 
-def test_queue_full_gets_429_and_a_long_wait_gets_504(server):
-    engine = server.service.engine
+def test_queue_full_gets_429_and_a_long_wait_gets_504(server, tiny_model):
+    """Long answers of the base (random weights: it rarely ends its turn) fill the batch of the engine it
+    shares with alpha (--max-batch 3); the next request waits, the one after finds the queue full, and the waiting
+    one gives up at its deadline."""
+    engine = server.service.pool.get("alpha").engine
+    long = {"model": Path(tiny_model).name, "prompt": "Question 2?", "max_tokens": 400, "stream": True}
     body = {"model": "alpha", "prompt": "Question 2?", "max_tokens": 2}
     results = []
-    engine._turn.acquire()  # the model is busy
-    server.service.limits.timeout_s = 3  # long enough for the second request to find the queue full
+    decode = engine.decoder.decode
+    engine.decoder.decode = lambda *args: (time.sleep(0.05), decode(*args))[1]  # 400 tokens outlast the wait
+    streams = [_open_stream(server, long) for _ in range(engine.max_batch)]
+    server.service.limits.timeout_s = 3  # long enough for the next request to find the queue full
     try:
         waiting = threading.Thread(target=lambda: results.append(_post(server, "/v1/completions", body)))
         waiting.start()
@@ -168,11 +205,23 @@ def test_queue_full_gets_429_and_a_long_wait_gets_504(server):
             pass
         code, payload = _post(server, "/v1/completions", body)
         assert code == 429 and "waiting" in payload["error"]["message"]
-    finally:
         waiting.join()
-        engine._turn.release()
+    finally:
+        for connection in streams:
+            connection.close()
+        engine.decoder.decode = decode
         server.service.limits.timeout_s = 30
     assert results[0][0] == 504
+
+
+def _open_stream(server, body: dict) -> http.client.HTTPConnection:
+    """A streamed request, read up to its first chunk (so it holds its place in the batch) and left open."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
+    connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200
+    response.readline()
+    return connection
 
 
 def test_health_and_api_key(runs):

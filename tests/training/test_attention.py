@@ -6,7 +6,7 @@ import torch
 
 from honed.models import load_model
 from honed.training.attention import EAGER_UP_TO, plan_attention
-from honed.training.precision import Precision
+from honed.precision import Precision
 
 
 def _implementation(model) -> str:

@@ -76,7 +76,7 @@ def test_the_chapters_deepspeed_file_is_accepted_and_a_missing_package_is_one_cl
 
 def test_sharding_settings_reach_the_trainer_arguments(tmp_path):
     from honed.config import validate
-    from honed.training.precision import choose_precision
+    from honed.precision import choose_precision
     from honed.errors import UserError
     from honed.training.trainer import deepspeed_config, fsdp_loading, training_arguments
 

@@ -11,6 +11,8 @@ def register(subparsers) -> None:
     parser.add_argument("--system", help="system prompt for the conversation")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="weights' dtype while answering (auto: bf16 where this CPU runs it fast)")
     parser.set_defaults(handler=run)
 
 
@@ -18,5 +20,5 @@ def run(args) -> int:
     from honed.serve.chat import chat_loop
     from honed.serve.pool import load_chat_model
 
-    chat_loop(load_chat_model(args.run_dir), args.system, args.max_new_tokens, args.temperature)
+    chat_loop(load_chat_model(args.run_dir, args.precision), args.system, args.max_new_tokens, args.temperature)
     return 0

@@ -12,7 +12,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from honed.methods import describe_methods
-    from honed.training.precision import describe_precision
+    from honed.precision import describe_precision
 
     print(describe_methods())
     print()

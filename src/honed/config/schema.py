@@ -239,10 +239,17 @@ class GenerationConfig(Section):
     """0 is greedy decoding (reproducible); above 0 samples."""
     top_p: float = Field(1.0, gt=0, le=1)
     """Nucleus sampling mass (only when temperature > 0)."""
+    top_k: int = Field(0, ge=0)
+    """Sample only from the k likeliest tokens (only when temperature > 0); 0 for no limit."""
+    seed: int | None = None
+    """Seed of the sampling, so sampled answers can be reproduced (only when temperature > 0)."""
     stop: list[str] = Field(default_factory=list)
     """Extra stop strings; generation always stops at the end-of-turn/EOS token."""
     batch_size: int = Field(16, ge=1)
-    """Prompts generated together (left-padded)."""
+    """Answers generated together (a finished one's place goes to the next prompt)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """The weights' dtype while generating: 'auto' is bf16 where this machine runs it fast (measured, as training's
+    precision: auto), else fp32; 'fp32' gives answers identical to transformers' fp32 ones."""
 
 
 MetricName = Literal[tuple(metric_names())]  # the names in honed.metrics' table, as methods' names in the registry

@@ -14,7 +14,7 @@ from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
 from honed.evaluation.perplexity import perplexity, reference_losses
 from honed.evaluation.subjects import Subject, safe_name
-from honed.generation import generate
+from honed.generation import Engine
 from honed.metrics import corpus_scores, example_scores
 
 log = logging.getLogger("honed")
@@ -93,8 +93,10 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
     conversations = [split_prompt_reference(row) for row in rows]
     prompts = [prompt_ids(tokenizer, messages) for messages, _ in conversations]
     references = [reference for _, reference in conversations]
+    engine = Engine(subject.model, tokenizer, max_batch=settings.generation.batch_size)
+    log.info("%s answers through the %s", subject.label, engine.path)
     with tqdm(total=len(prompts), desc=f"generate {subject.label}", unit="ex", dynamic_ncols=True) as bar:
-        predictions = generate(subject.model, tokenizer, prompts, settings.generation, bar)
+        predictions = engine.generate(prompts, settings.generation, bar)
     metrics = corpus_scores(predictions, references, settings.metrics)
     per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
     excluded = 0

@@ -278,7 +278,7 @@ def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
 
     import llama_cpp
 
-    from honed.training.hardware import physical_cores
+    from honed.hardware import physical_cores
 
     # llama-cpp-python prints llama.cpp's log (a line per tensor) unless its logger is raised; --debug keeps it
     logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from honed.config import GenerationConfig
 from honed.data.encoding import generation_prompt_ids
 from honed.errors import UserError
-from honed.generation import Streamed, stream
 from honed.serve.pool import Served
 
 HELP_TEXT = "commands: /reset (forget the conversation), /exit (or Ctrl-D)"
@@ -42,11 +41,10 @@ def chat_loop(served: Served, system: str | None, max_new_tokens: int, temperatu
         prompt = generation_prompt_ids(served.tokenizer, messages)
         settings = GenerationConfig(max_new_tokens=max(1, min(max_new_tokens, served.context_length - len(prompt))),
                                     temperature=temperature)
-        outcome = Streamed()
-        with served.active() as model:
-            for piece in stream(model, served.tokenizer, prompt, settings, outcome):
-                write.write(piece)
-                write.flush()
+        answer = served.submit(prompt, settings)
+        for piece in answer.texts():
+            write.write(piece)
+            write.flush()
         write.write("\n")
-        history.append({"role": "assistant", "content": outcome.text})
+        history.append({"role": "assistant", "content": answer.outcomes[0].text})
         turns += 1

@@ -19,6 +19,7 @@ DRAIN_CAP = 64 * 2**20  # bytes of an oversized body read and dropped so its cli
 class Limits:
     max_body_bytes: int = 2 * 2**20
     max_queue: int = 8
+    max_batch: int = 16
     timeout_s: float = 120.0
     default_max_tokens: int = 256
 

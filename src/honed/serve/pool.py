@@ -1,20 +1,21 @@
 """The models a server answers for: run directories that share a base model become adapters on one copy of it.
 
-peft keeps several adapters of one tuner type in one PeftModel and switches between them per call; honed groups the
-runs of each technique that can share a base (the registry's `shares_base`) by base model that way, loaded by
-`honed.rundir.load_runs_on_one_base`, serves the base itself through `disable_adapter()`, and gives every other run a
-model of its own.
+peft keeps several adapters of one tuner type in one PeftModel; honed groups the runs of each technique that can
+share a base (the registry's `shares_base`) by base model that way, loaded by `honed.rundir.load_runs_on_one_base`,
+serves the base itself with adapters off, and gives every other run a model of its own. Each loaded model gets one
+generation engine (`honed.generation.Engine`): LoRA adapters of one base are decoded in one batch, each request with
+its own adapter; other techniques' adapters are switched per request, one request at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from honed.errors import UserError
+from honed.generation import BASE, Engine
 
 log = logging.getLogger("honed")
 
@@ -26,21 +27,13 @@ class Served:
     name: str
     model: object
     tokenizer: object
-    adapter: str | None = None  # the peft adapter to activate; None with `base_of_group` means adapters off
-    base_of_group: bool = False
+    adapter: str | None = None  # the peft adapter it answers with; BASE for adapters off, None for the model as is
     owned_by: str = "honed"
     context_length: int = 2048
+    engine: Engine | None = None  # set by ModelPool.start
 
-    @contextlib.contextmanager
-    def active(self):
-        """The model with this entry's adapter switched on (or all adapters off for the shared base)."""
-        if self.base_of_group:
-            with self.model.disable_adapter():
-                yield self.model
-            return
-        if self.adapter is not None:
-            self.model.set_adapter(self.adapter)
-        yield self.model
+    def submit(self, prompt_ids: list[int], settings, deadline: float = float("inf"), choices: int = 1):
+        return self.engine.submit(prompt_ids, settings, self.adapter, deadline, choices)
 
 
 @dataclass
@@ -51,6 +44,26 @@ class ModelPool:
         if name not in self.models:
             raise KeyError(name)
         return self.models[name]
+
+    def start(self, max_batch: int = 16, max_queue: int = 64, precision: str = "auto") -> None:
+        """One engine per loaded model, shared by the names served from it (once; later calls keep them)."""
+        by_model: dict[int, list[Served]] = {}
+        for served in self.models.values():
+            if served.engine is None:
+                by_model.setdefault(id(served.model), []).append(served)
+        for entries in by_model.values():
+            adapters = [s.adapter for s in entries if s.adapter not in (None, BASE)]
+            engine = Engine(entries[0].model, entries[0].tokenizer, adapters or None, max_batch, max_queue, precision)
+            log.info("%s: %s", ", ".join(s.name for s in entries), engine.path)
+            for served in entries:
+                served.engine = engine
+
+    def engines(self) -> list[Engine]:
+        return list({id(s.engine): s.engine for s in self.models.values() if s.engine is not None}.values())
+
+    def close(self) -> None:
+        for engine in self.engines():
+            engine.close()
 
 
 def load_pool(run_dirs: list[str]) -> ModelPool:
@@ -82,7 +95,7 @@ def _base_alone(base_name: str) -> Served:
     from honed.models import load_model, load_tokenizer
 
     model = load_model(base_name).eval()
-    return Served(model_name(base_name), model, load_tokenizer(base_name), base_of_group=False, owned_by="base model",
+    return Served(model_name(base_name), model, load_tokenizer(base_name), owned_by="base model",
                   context_length=_context(model))
 
 
@@ -104,7 +117,7 @@ def _shared(base_name: str, paths: list[Path], base_needed: bool) -> list[Served
     served = [Served(run.run_dir.name, model, run.tokenizer, adapter=run.run_dir.name, context_length=context)
               for run in runs]
     if base_needed:
-        served.append(Served(model_name(base_name), model, served[0].tokenizer, base_of_group=True,
+        served.append(Served(model_name(base_name), model, served[0].tokenizer, adapter=BASE,
                              owned_by="base model", context_length=context))
     return served
 
@@ -124,10 +137,10 @@ def _add(pool: ModelPool, served: Served) -> None:
     pool.models[served.name] = served
 
 
-def load_chat_model(reference: str) -> Served:
-    """A run directory, or a base model by name or path, for `honed chat`."""
+def load_chat_model(reference: str, precision: str = "auto") -> Served:
+    """A run directory, or a base model by name or path, for `honed chat`: its adapter folded into the weights."""
     from honed.rundir import is_run_dir, load_run
 
-    if is_run_dir(reference):
-        return _alone(load_run(reference))
-    return _base_alone(reference)
+    served = _alone(load_run(reference)) if is_run_dir(reference) else _base_alone(reference)
+    served.engine = Engine(served.model, served.tokenizer, max_batch=1, precision=precision)
+    return served

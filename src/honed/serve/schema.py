@@ -21,7 +21,7 @@ class Message(BaseModel):
 
 class Sampling(BaseModel):
     """What both endpoints take. Fields honed does not use are ignored, not refused: OpenAI clients send many
-    (user, seed, stream_options, ...) that a local server has no use for."""
+    (user, stream_options, ...) that a local server has no use for."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -30,7 +30,9 @@ class Sampling(BaseModel):
     max_completion_tokens: Positive | None = Field(None, description="a positive integer")
     temperature: Annotated[Number, Field(ge=0, le=2)] | None = Field(None, description="a number between 0 and 2")
     top_p: Annotated[Number, Field(gt=0, le=1)] | None = Field(None, description="a number in (0, 1]")
-    n: Literal[1] | None = Field(None, description="1 (one answer per request)")
+    top_k: Annotated[int, Strict(), Field(ge=0)] | None = Field(None, description="an integer of 0 or more")
+    n: Annotated[int, Strict(), Field(ge=1, le=64)] | None = Field(None, description="an integer from 1 to 64")
+    seed: Annotated[int, Strict()] | None = Field(None, description="an integer")
     stop: str | list[str] | None = Field(None, description="a string or a list of strings")
     stream: bool | None = Field(None, description="true or false")
 

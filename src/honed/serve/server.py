@@ -1,9 +1,9 @@
 """An OpenAI-compatible HTTP server: /v1/models, /v1/chat/completions, /v1/completions (SSE streaming), /health.
 
 FastAPI (on Starlette) routes, reads, validates (serve/schema.py) and streams; uvicorn serves. honed adds what a
-model server needs beyond them: one generation at a time behind a bounded queue (serve/engine.py), a body limit that
-still lets its 413 arrive (serve/limits.py), OpenAI's error shape, and a generation that stops when its client hangs
-up, before the next request gets the model.
+model server needs beyond them: concurrent requests decoded together behind a bounded queue (honed.generation's
+engine, one per loaded model), a body limit that still lets its 413 arrive (serve/limits.py), OpenAI's error shape,
+and a generation that leaves the batch when its client hangs up.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from honed.config import GenerationConfig
 from honed.data.encoding import generation_prompt_ids
 from honed.errors import UserError
-from honed.serve.engine import Busy, Engine, Request as Job, TimedOut
+from honed.generation import Answer, Busy, TimedOut
 from honed.serve.limits import BodyLimit, Limits
 from honed.serve.pool import ModelPool, Served
 from honed.serve.replies import Reply, error_response
@@ -42,10 +42,9 @@ class ApiError(Exception):
 
 @dataclass
 class Service:
-    """What every route shares: the models, the engine that runs them one at a time, the limits, the API key."""
+    """What every route shares: the models (each with its engine), the limits, the API key."""
 
     pool: ModelPool
-    engine: Engine
     limits: Limits
     api_key: str | None = None
 
@@ -56,17 +55,21 @@ class Service:
             raise ApiError(400, f"unknown model {name!r}; served here: {', '.join(self.pool.models)}",
                            "model") from None
 
-    def job(self, body: Sampling, served: Served, prompt_ids: list[int]) -> Job:
-        """The generation a request asks for; what the model's context cannot hold is refused here, not truncated."""
+    def submit(self, body: Sampling, served: Served, prompt_ids: list[int]) -> Answer:
+        """Queues the generation a request asks for; what the model's context cannot hold is refused here, not
+        truncated, and past the queue limit it raises Busy."""
         max_tokens = body.token_limit()
         if max_tokens is None:
             max_tokens = max(1, min(self.limits.default_max_tokens, served.context_length - len(prompt_ids)))
         if len(prompt_ids) + max_tokens > served.context_length:
             raise ApiError(400, f"prompt ({len(prompt_ids)} tokens) plus max_tokens ({max_tokens}) exceeds the "
                                 f"model's context of {served.context_length} tokens", "max_tokens")
+        choices = body.n or 1
+        if choices > served.engine.max_batch:
+            raise ApiError(400, f"n must be at most {served.engine.max_batch} here (--max-batch)", "n")
         settings = GenerationConfig(max_new_tokens=max_tokens, temperature=body.temperature or 0.0,
-                                    top_p=body.top_p or 1.0, stop=body.stops())
-        return Job(prompt_ids, settings, time.monotonic() + self.limits.timeout_s)
+                                    top_p=body.top_p or 1.0, top_k=body.top_k or 0, seed=body.seed, stop=body.stops())
+        return served.submit(prompt_ids, settings, time.monotonic() + self.limits.timeout_s, choices)
 
 
 def is_loopback(host: str) -> bool:
@@ -78,11 +81,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_app(pool: ModelPool, api_key: str | None = None, limits: Limits | None = None) -> FastAPI:
+def make_app(pool: ModelPool, api_key: str | None = None, limits: Limits | None = None,
+             precision: str = "auto") -> FastAPI:
     limits = limits or Limits()
     app = FastAPI(title="honed", version=__version__)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
-    app.state.service = Service(pool, Engine(limits.max_queue), limits, api_key)
+    pool.start(limits.max_batch, limits.max_queue, precision)
+    app.state.service = Service(pool, limits, api_key)
     app.include_router(router)
     for kind, handler in ERROR_HANDLERS.items():
         app.add_exception_handler(kind, handler)
@@ -90,11 +95,11 @@ def make_app(pool: ModelPool, api_key: str | None = None, limits: Limits | None 
 
 
 def make_server(pool: ModelPool, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                limits: Limits | None = None) -> Server:
+                limits: Limits | None = None, precision: str = "auto") -> Server:
     if not is_loopback(host) and not api_key:
         raise UserError(f"--host {host} reaches beyond this machine: pass --api-key KEY (clients send it as a "
                         "Bearer token), or bind to 127.0.0.1")
-    return Server(make_app(pool, api_key, limits), host, port)
+    return Server(make_app(pool, api_key, limits, precision), host, port)
 
 
 # Routes
@@ -117,7 +122,8 @@ def authorise(request: Request) -> None:
 @router.get("/health")
 def health(request: Request) -> dict:
     service = _service(request)
-    return {"status": "ok", "models": list(service.pool.models), "waiting": service.engine.waiting}
+    return {"status": "ok", "models": list(service.pool.models),
+            "waiting": sum(engine.waiting for engine in service.pool.engines())}
 
 
 @router.get("/v1/models", dependencies=[Depends(authorise)])
@@ -143,32 +149,33 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 
 async def _answer(request: Request, served: Served, body: Sampling, prompt_ids: list[int], chat: bool) -> Response:
     service = _service(request)
-    job = service.job(body, served, prompt_ids)
-    reply = Reply(served.name, chat, len(prompt_ids))
-    pieces = service.engine.run(served, job, reply.outcome)
+    pieces = service.submit(body, served, prompt_ids)
+    reply = Reply(served.name, chat, len(prompt_ids), pieces.outcomes)
     if body.stream:
         return await _stream(request, pieces, reply)
-    text = "".join([piece async for piece in _pulled(pieces, request)])
-    if reply.outcome.finish_reason == "timeout":
+    texts = [""] * len(pieces.outcomes)
+    async for index, piece in _pulled(pieces, request):
+        texts[index] += piece
+    if any(outcome.finish_reason == "timeout" for outcome in reply.outcomes):
         raise TimedOut(f"generation ran past the {service.limits.timeout_s:g} s request timeout")
-    return JSONResponse(reply.whole(text))
+    return JSONResponse(reply.whole(texts))
 
 
-# Generation from the event loop: each piece fetched in a worker thread; however it ends, the engine's iterator is
-# closed, which stops the generation and waits for it, so the model is idle before the next request takes it.
+# Generation from the event loop: each piece fetched in a worker thread; however it ends, the answer is closed,
+# which takes its rows out of the batch at the next step.
 
 
-async def _stream(request: Request, pieces: Iterator[str], reply: Reply) -> Response:
+async def _stream(request: Request, pieces: Answer, reply: Reply) -> Response:
     """The first piece is awaited before the response starts, so a full queue or a timeout still gets its status."""
     try:
         first = await anyio.to_thread.run_sync(next, pieces, None)
     except BaseException:
-        await _close(pieces)
+        pieces.close()
         raise
     return _EventStream(pieces, reply.events(first, _pulled(pieces, request)))
 
 
-async def _pulled(pieces: Iterator[str], request: Request) -> AsyncIterator[str]:
+async def _pulled(pieces: Answer, request: Request) -> AsyncIterator[tuple[int, str]]:
     """The pieces until the last, or until the client has gone."""
     try:
         while not await request.is_disconnected():
@@ -177,22 +184,15 @@ async def _pulled(pieces: Iterator[str], request: Request) -> AsyncIterator[str]
                 return
             yield piece
     finally:
-        await _close(pieces)
-
-
-async def _close(pieces: Iterator[str]) -> None:
-    """Closes the engine's iterator in a worker thread (it waits for at most one more token), shielded so a
-    cancelled request (client gone, server stopping) still frees the model."""
-    with anyio.CancelScope(shield=True):
-        await anyio.to_thread.run_sync(pieces.close)
+        pieces.close()
 
 
 class _EventStream(StreamingResponse):
-    """Server-sent events that close the engine's iterator however the response ends: finished, cancelled by a
-    disconnect, failed on a send, or never started (Starlette leaves a body it did not finish to the garbage
-    collector, which would free the model whenever it got round to it)."""
+    """Server-sent events that close the answer however the response ends: finished, cancelled by a disconnect,
+    failed on a send, or never started (Starlette leaves a body it did not finish to the garbage collector, which
+    would leave the rows generating whenever it got round to it)."""
 
-    def __init__(self, pieces: Iterator[str], events: AsyncIterator[str]):
+    def __init__(self, pieces: Answer, events: AsyncIterator[str]):
         super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         self._pieces = pieces
 
@@ -200,7 +200,7 @@ class _EventStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await _close(self._pieces)
+            self._pieces.close()
 
 
 # Errors, in OpenAI's shape
@@ -280,6 +280,7 @@ class Server:
 
     def server_close(self) -> None:
         self.socket.close()
+        self.service.pool.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

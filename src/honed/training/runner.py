@@ -16,8 +16,8 @@ from honed.models import load_model, load_tokenizer, resolve_model_path
 from honed.training.batching import BatchPlan, plan_batches
 from honed.failures import STEP_NOTE
 from honed.training.guards import Interrupted
-from honed.training.hardware import keep_freed_memory, peak_memory_mb, set_threads
-from honed.training.precision import Precision, agree_across_processes, choose_precision
+from honed.hardware import keep_freed_memory, peak_memory_mb, set_threads
+from honed.precision import Precision, agree_across_processes, choose_precision
 from honed.training.sharding import reshard
 from honed.errors import UserError
 from honed.training.preference import (

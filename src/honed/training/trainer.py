@@ -16,7 +16,7 @@ from honed.failures import STEP_NOTE
 from honed.training.attention import plan_attention
 from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
 from honed.training.guards import NonFiniteGuard, SaveOnSignal
-from honed.training.precision import Precision
+from honed.precision import Precision
 
 log = logging.getLogger("honed")
 

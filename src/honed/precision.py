@@ -64,7 +64,7 @@ def choose_precision(requested: str, device: str | None = None, threads: int = 1
         return _cuda_precision(requested)
     if device == "mps":
         return Precision("fp32" if requested == "auto" else requested, device, "MPS: fp32 unless asked")
-    from honed.training.hardware import cpu_name, matmul_gflops
+    from honed.hardware import cpu_name, matmul_gflops
 
     gflops = matmul_gflops(threads, measure=measure)
     speedup = gflops["bf16"] / gflops["fp32"]
@@ -122,7 +122,7 @@ def agree_across_processes(precision: Precision) -> Precision:
 def describe_precision() -> str:
     """What `precision: auto` picks on this machine and why, for `honed methods` (measures once if not cached)."""
     from honed.models.cache import honed_home
-    from honed.training.hardware import CACHE_FILE, physical_cores
+    from honed.hardware import CACHE_FILE, physical_cores
 
     device = detect_device()
     chosen = choose_precision("auto", device=device, threads=physical_cores())

@@ -1,9 +1,6 @@
-"""Generation for every technique, shared by `honed eval`, `honed serve` and `honed chat`.
-
-One module decides how a tuned model answers: where its turn ends (stop tokens and strings), how prompts of several
-lengths share a batch (left padding), how peft's prompt-learning techniques generate (through the base model, see
-below), and how a streamed answer is stopped when its reader leaves or its time is up. It lives at the bottom of the
-package beside `honed.config`, not inside evaluate/ or serve/: both use it and it needs neither (nor train/).
+"""transformers' `generate` for every model and technique the fused decoder does not run (generation/fused.py):
+prompts of several lengths share a batch by left padding, peft's prompt-learning techniques generate through the
+base model (see below), and a streamed answer stops when its reader leaves or its time is up.
 """
 
 from __future__ import annotations
@@ -11,23 +8,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from honed.config import GenerationConfig
-
-# End-of-turn tokens of common chat templates; generation stops at any of them that the vocabulary has.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
-
-
-def stop_token_ids(tokenizer, model=None) -> list[int]:
-    """EOS, the end-of-turn tokens the vocabulary has and the model's own configured EOS: a chat model may end its
-    turn with any of them, and generating past one writes the next (invented) turn."""
-    ids = {tokenizer.eos_token_id}
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
+from honed.generation.text import cut_at_stop, stop_token_ids
 
 
 def left_pad(batch: list[list[int]], pad_id: int):
@@ -46,7 +29,8 @@ def left_pad(batch: list[list[int]], pad_id: int):
 def generation_options(model, tokenizer, settings: GenerationConfig) -> dict:
     """Keyword arguments of `generate` for these settings: greedy at temperature 0, honed's stop tokens and strings."""
     sampling = settings.temperature > 0
-    options = {"temperature": settings.temperature, "top_p": settings.top_p} if sampling else {}
+    options = {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k} if sampling \
+        else {}
     if settings.stop:
         options.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
     options.update(max_new_tokens=settings.max_new_tokens, do_sample=sampling,
@@ -80,16 +64,6 @@ def _generate_batch(model, tokenizer, batch: list[list[int]], settings: Generati
     options = generation_options(model, tokenizer, settings)
     new_tokens = generate_new_tokens(model, input_ids.to(device), attention.to(device), options)
     return [cut_at_stop(tokenizer.decode(row, skip_special_tokens=True), settings.stop) for row in new_tokens]
-
-
-def cut_at_stop(text: str, stops: list[str]) -> str:
-    """The answer up to the first stop string, without surrounding whitespace."""
-    return _before_stop(text, stops).strip()
-
-
-def _before_stop(text: str, stops) -> str:
-    positions = [text.find(stop) for stop in stops if stop]
-    return text[: min((p for p in positions if p >= 0), default=len(text))]
 
 
 # Every technique through one call
@@ -149,100 +123,50 @@ def _generate_after_soft_prompt(model, input_ids, attention, options: dict):
     return base.generate(inputs_embeds=torch.cat([virtual, embeds], dim=1), attention_mask=mask, **options)
 
 
-# One answer, streamed (serve, chat)
+# One answer, streamed (the engine's path for models the fused decoder does not run)
 
 
-@dataclass
-class Streamed:
-    """How a streamed answer ended; filled in when its iterator is exhausted."""
+def generate_streaming(model, tokenizer, prompt_ids: list[int], settings: GenerationConfig, row,
+                       cancel: threading.Event, deadline: float) -> bool:
+    """Generates one answer into `row` (generation.engine.Row), token by token; stops early when `cancel` is set
+    or the deadline (a `time.monotonic()` value) passes. Returns whether the row ended (else it was halted)."""
+    import torch
+    from transformers import StoppingCriteriaList
+    from transformers.generation.streamers import BaseStreamer
 
-    text: str = ""
-    tokens: int = 0
-    finish_reason: str = "stop"  # "stop" (end of turn or a stop string), "length", or "timeout" (deadline passed)
+    class IntoRow(BaseStreamer):
+        """transformers hands a streamer the prompt first, then each new token."""
 
+        prompt_seen = False
+        ended = False
 
-def stream(model, tokenizer, prompt_ids: list[int], settings: GenerationConfig, outcome: Streamed,
-           deadline: float = float("inf")) -> Iterator[str]:
-    """The answer's text piece by piece as the model writes it; `outcome` holds the totals once exhausted.
+        def put(self, value):
+            if not self.prompt_seen:
+                self.prompt_seen = True
+                return
+            for token in value.reshape(-1).tolist():
+                self.ended = self.ended or row.take(int(token))
 
-    `generate` runs in a worker thread, checking after every token a stopping criterion that watches the deadline
-    (a `time.monotonic()` value) and a cancel flag. Closing this iterator early (a client that hung up, Ctrl-C) sets
-    the flag and waits for the thread, so when `close()` returns the model is idle: a caller that switches adapters
-    for the next request cannot race a generation still running in the background.
-    """
-    from transformers import StoppingCriteriaList, TextIteratorStreamer
+        def end(self):
+            pass
 
-    cancel = threading.Event()
-    halt = _halt_criterion(cancel, deadline)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    into_row = IntoRow()
     options = generation_options(model, tokenizer, settings)
-    options.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([halt]))
-    result: dict = {}
-    worker = threading.Thread(target=_generate_into, args=(model, prompt_ids, options, result), daemon=True,
-                              name="honed-generate")
-    worker.start()
-    try:
-        yield from _shown_pieces(streamer, settings.stop, outcome)
-    finally:
-        cancel.set()
-        worker.join()
-    if "error" in result:
-        raise result["error"]
-    tokens = result["tokens"]
-    outcome.tokens = int(tokens.numel())
-    ended = outcome.tokens > 0 and int(tokens[-1]) in stop_token_ids(tokenizer, model)
-    if halt.timed_out:
-        outcome.finish_reason = "timeout"
-    elif outcome.tokens >= settings.max_new_tokens and not ended:
-        outcome.finish_reason = "length"
+    options.update(streamer=into_row, stopping_criteria=StoppingCriteriaList([_halt(cancel, deadline, into_row)]))
+    ids = torch.tensor([prompt_ids], device=next(model.parameters()).device)
+    generate_new_tokens(model, ids, torch.ones_like(ids), options)
+    return into_row.ended
 
 
-def _halt_criterion(cancel: threading.Event, deadline: float):
-    """A stopping criterion (transformers' hook, checked after every new token) that ends generation once `cancel`
-    is set or the deadline has passed; `timed_out` tells which."""
+def _halt(cancel: threading.Event, deadline: float, into_row):
+    """A stopping criterion (transformers' hook, checked after every new token) that ends generation once the row
+    has ended, `cancel` is set or the deadline has passed."""
     import torch
     from transformers import StoppingCriteria
 
     class Halt(StoppingCriteria):
-        timed_out = False
-
         def __call__(self, input_ids, scores, **kwargs):
-            self.timed_out = self.timed_out or time.monotonic() > deadline
-            done = self.timed_out or cancel.is_set()
+            done = into_row.ended or cancel.is_set() or time.monotonic() > deadline
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
     return Halt()
-
-
-def _generate_into(model, prompt_ids: list[int], options: dict, result: dict) -> None:
-    """The worker thread's work; an error is kept for the reading thread, and ends the stream so it does not wait."""
-    import torch
-
-    try:
-        ids = torch.tensor([prompt_ids], device=next(model.parameters()).device)
-        result["tokens"] = generate_new_tokens(model, ids, torch.ones_like(ids), options)[0]
-    except Exception as error:
-        result["error"] = error
-        options["streamer"].end()
-
-
-def _shown_pieces(streamer, stops: list[str], outcome: Streamed) -> Iterator[str]:
-    """The streamer's text cut at the first stop string. A tail that could still grow into a stop string is held
-    back until it cannot, so no piece already sent has to be taken back."""
-    text, sent = "", 0
-    for piece in streamer:
-        text += piece
-        shown = _before_stop(text, stops)
-        if len(shown) == len(text):
-            shown = shown[: len(shown) - _stop_prefix_length(shown, stops)]
-        if len(shown) > sent:
-            yield shown[sent:]
-            sent = len(shown)
-    outcome.text = _before_stop(text, stops)
-    if len(outcome.text) > sent:
-        yield outcome.text[sent:]
-
-
-def _stop_prefix_length(text: str, stops: list[str]) -> int:
-    """Length of the longest end of `text` that is the start of a stop string."""
-    return max((k for stop in stops for k in range(1, len(stop)) if text.endswith(stop[:k])), default=0)

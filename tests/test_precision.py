@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from honed.training.hardware import CACHE_FILE, machine_key, matmul_gflops
-from honed.training.precision import choose_precision
+from honed.hardware import CACHE_FILE, machine_key, matmul_gflops
+from honed.precision import choose_precision
 
 
 def _cpu(bf16: float, fp16: float):

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("--max-new-tokens", type=int, help="most tokens per answer (default 128)")
     parser.add_argument("--batch-size", type=int, help="prompts generated together (default 16)")
     parser.add_argument("--temperature", type=float, help="0 = greedy (default)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="weights' dtype while generating (default auto: bf16 where this CPU runs it fast; "
+                             "fp32 answers exactly as transformers does)")
     parser.add_argument("--metrics", metavar="A,B,...",
                         help=f"a comma-separated subset (default: all) of {describe_metrics()}")
     parser.add_argument("--examples", type=int, default=3, help="examples to print (default 3)")
@@ -37,7 +40,7 @@ def run(args) -> int:
 
     settings = eval_settings(
         limit=args.limit, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        temperature=args.temperature, metrics=args.metrics,
+        temperature=args.temperature, metrics=args.metrics, precision=args.precision,
     )
     result = honed.evaluate(args.target, data=args.data, baseline=args.baseline, settings=settings, output=args.output)
     print("\n".join([metrics_table(result), *perplexity_notes(result)]))
@@ -54,7 +57,7 @@ def _run_on_preferences(args) -> int:
     from honed.evaluation.rewards import evaluate_preferences
 
     flags = {"--max-new-tokens": args.max_new_tokens, "--batch-size": args.batch_size,
-             "--temperature": args.temperature, "--metrics": args.metrics}
+             "--temperature": args.temperature, "--metrics": args.metrics, "--precision": args.precision}
     unused = [flag for flag, value in flags.items() if value is not None]
     if unused:
         raise UserError(f"{', '.join(unused)}: not used on preference pairs, which are scored, not generated")

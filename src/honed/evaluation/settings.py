@@ -8,11 +8,11 @@ from honed.config import EvalConfig
 from honed.errors import UserError
 
 
-def eval_settings(limit=None, max_new_tokens=None, batch_size=None, temperature=None, metrics=None) -> EvalConfig:
-    generation = {
-        k: v for k, v in {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "temperature": temperature}.items()
-        if v is not None
-    }
+def eval_settings(limit=None, max_new_tokens=None, batch_size=None, temperature=None, metrics=None,
+                  precision=None) -> EvalConfig:
+    given = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "temperature": temperature,
+             "precision": precision}
+    generation = {k: v for k, v in given.items() if v is not None}
     raw: dict = {"generation": generation}
     if limit is not None:
         raw["limit"] = limit

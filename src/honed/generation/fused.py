@@ -293,10 +293,7 @@ class FusedDecoder:
         x = F.embedding(ids, self.embed).to(self.act)
         batch, width, _ = x.shape
         cos, sin = self._cos[positions][:, None], self._sin[positions][:, None]  # [batch, 1, width, head_dim]
-        span = int(positions.max()) + 1
-        mask = None
-        if not prefill and batch > 1:
-            mask = (torch.arange(span, device=self.device)[None, :] <= positions)[:, None, None, :]
+        ends = (positions[:, -1] + 1).tolist()
         q_width, kv_width = self.heads * self.head_dim, self.kv_heads * self.head_dim
         for layer, keys, values in zip(self.layers, self.keys, self.values, strict=True):
             h = self._norm(x, layer.input_norm)
@@ -311,13 +308,25 @@ class FusedDecoder:
                 index = torch.arange(rows.start, rows.stop, device=self.device)
                 keys[index, :, positions[:, 0]] = k[:, :, 0]
                 values[index, :, positions[:, 0]] = v[:, :, 0]
-            attended = F.scaled_dot_product_attention(q, keys[rows, :, :span], values[rows, :, :span], attn_mask=mask,
-                                                      is_causal=prefill and width > 1, enable_gqa=True)
+            attended = _attend(q, keys, values, rows.start, ends, causal=prefill and width > 1)
             x = x + layer.o(attended.transpose(1, 2).reshape(batch, width, q_width), groups)
             h = self._norm(x, layer.post_norm)
             gate, up = layer.gate_up(h, groups).chunk(2, dim=-1)
             x = x + layer.down(F.silu(gate) * up, groups)
         return x
+
+
+def _attend(q, keys, values, first: int, ends: list[int], causal: bool) -> torch.Tensor:
+    """Each row attends over its own cached positions, in a call of its own: the CPU kernel's blocking depends on
+    the key length, so one call over rows padded to a common length gives a row slightly different numbers than it
+    gets alone (measured: 12 of 16 greedy answers identical at 8 concurrent requests, 16 of 16 this way)."""
+    if len(ends) == 1:
+        return F.scaled_dot_product_attention(q, keys[first : first + 1, :, : ends[0]],
+                                              values[first : first + 1, :, : ends[0]], is_causal=causal,
+                                              enable_gqa=True)
+    return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], keys[first + i : first + i + 1, :, :end],
+                                                     values[first + i : first + i + 1, :, :end], enable_gqa=True)
+                      for i, end in enumerate(ends)])
 
 
 def _rotate(x, cos, sin):

@@ -1,0 +1,66 @@
+"""`honed eval` of the demo end to end, side by side with honed before the engine (a git revision): the wall time
+of the command (loading both models, generating, scoring, perplexity, writing), and the scores it reports.
+
+    python benchmarks/eval_speed.py [--run runs/support-lora] [--limit 16] [--before 44ebd53]
+
+Each version runs `honed eval RUN --baseline base --limit N` twice in a row in its own process (the first warms
+the page cache and any converted model); the second is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", default=str(ROOT / "runs/support-lora"))
+    parser.add_argument("--limit", type=int, default=16)
+    parser.add_argument("--before", default="44ebd53")
+    parser.add_argument("--precision", default=None, help="generation.precision for the engine (default: auto)")
+    args = parser.parse_args()
+    results = {"now": timed_eval(args, None), "before": timed_eval(args, args.before)}
+    print("| version | seconds | ROUGE-L tuned | ROUGE-L base |")
+    print("|---|---:|---:|---:|")
+    for version, (seconds, summary) in results.items():
+        print(f"| {version} | {seconds:.1f} | {summary['tuned']:.2f} | {summary['base']:.2f} |")
+    print(f"now is {results['before'][0] / results['now'][0]:.2f}x faster end to end")
+
+
+def timed_eval(args, revision: str | None) -> tuple[float, dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        if revision:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", f"{tmp}/before", revision],
+                           check=True, capture_output=True)
+            env["PYTHONPATH"] = f"{tmp}/before/src"
+        command = [sys.executable, "-m", "honed", "eval", args.run, "--baseline", "base", "--limit", str(args.limit),
+                   "--output", f"{tmp}/eval"]
+        if args.precision and not revision:
+            command += ["--precision", args.precision]
+        try:
+            for _ in range(2):
+                started = time.perf_counter()
+                done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+                seconds = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise SystemExit(f"eval ({revision or 'now'}) failed:\n{done.stderr[-3000:]}")
+            summary = json.loads(Path(f"{tmp}/eval/eval.json").read_text())
+        finally:
+            if revision:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", f"{tmp}/before"],
+                               check=False, capture_output=True)
+    return seconds, {"tuned": summary["metrics"]["rougeL"], "base": summary["baseline"]["metrics"]["rougeL"]}
+
+
+if __name__ == "__main__":
+    main()

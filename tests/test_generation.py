@@ -261,3 +261,18 @@ def test_generation_sits_below_evaluate_serve_and_train():
             "if m.startswith(('honed.training', 'honed.evaluation', 'honed.serve', 'honed.compare'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_teacher_forced_logits_of_the_fused_decoder_are_the_models(base, two_adapters, engine):
+    """What perplexity scores: the same logits as the model's own forward pass (fp32), per adapter too."""
+    import torch
+
+    from honed.generation.plain import forward_logits
+
+    model, _, prompts = base
+    assert torch.allclose(engine.logits(prompts[2]), forward_logits(model, prompts[2]), atol=1e-4)
+    assert engine.decoder.active == 0  # the row it borrowed is free again
+    lora, tokenizer = two_adapters
+    with_adapters = Engine(lora, tokenizer, adapters=["left", "right"], precision="fp32")
+    lora.set_adapter("right")
+    assert torch.allclose(with_adapters.logits(prompts[2], "right"), forward_logits(lora, prompts[2]), atol=1e-4)

@@ -15,30 +15,31 @@ from honed.models.loss import token_nll
 Loss = tuple[float, int]  # (summed negative log-likelihood, supervised tokens) of one row
 
 
-def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int) -> list[Loss | None]:
+def reference_losses(model, tokenizer, rows: list[dict], train_on: str, max_length: int,
+                     engine=None) -> list[Loss | None]:
     """Each row's loss, or None for a row with no supervised token; one row at a time so prompt-learning
-    techniques, which prepend virtual tokens, are scored exactly as they train."""
+    techniques, which prepend virtual tokens, are scored exactly as they train. With `engine` (the one that
+    generated the answers) the logits come from it, in the dtype it answers in."""
     encoded = [encode_row(tokenizer, row, train_on, max_length) for row in rows]
-    return sequence_losses(model, [(row.input_ids, row.labels) for row in encoded])
+    return sequence_losses(model, [(row.input_ids, row.labels) for row in encoded], engine)
 
 
-def sequence_losses(model, sequences: list[tuple[list[int], list[int]]]) -> list[Loss | None]:
+def sequence_losses(model, sequences: list[tuple[list[int], list[int]]], engine=None) -> list[Loss | None]:
     """(summed negative log-likelihood, scored tokens) of each (ids, labels) sequence, teacher-forced; None where no
     label is set past the first position."""
     import torch
 
-    device = next(model.parameters()).device
+    from honed.generation.plain import forward_logits
+
     results: list[Loss | None] = []
     for input_ids, labels in sequences:
         count = sum(label != IGNORE_INDEX for label in labels[1:])
         if count == 0:
             results.append(None)
             continue
-        ids = torch.tensor([input_ids], device=device)
+        logits = engine.logits(input_ids) if engine is not None else forward_logits(model, input_ids)
         with torch.inference_mode():
-            # From the logits, not `.loss`: AdaLoRA adds its regulariser to `.loss`, even in eval mode.
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-            nll, _ = token_nll(logits, torch.tensor([labels], device=device))
+            nll, _ = token_nll(logits, torch.tensor([labels], device=logits.device))
         results.append((float(nll), count))
     return results
 

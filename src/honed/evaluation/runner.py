@@ -101,7 +101,8 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
     per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
     excluded = 0
     if "perplexity" in settings.metrics:
-        losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length)
+        losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length,
+                                  engine)
         excluded = losses.count(None)
         _put_perplexity(metrics, losses)
         for scores, loss in zip(per_example, losses, strict=True):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from honed.config import GenerationConfig
-from honed.generation.plain import generate as generate_plainly, generate_streaming
+from honed.generation.plain import forward_logits, generate as generate_plainly, generate_streaming
 from honed.generation.text import AnswerText, cut_at_stop, stop_token_ids
 
 log = logging.getLogger("honed")
@@ -157,6 +157,7 @@ class Engine:
         self.adapters = list(adapters or [])
         self.steps = 0  # decode steps run (tests watch it go still once every answer has ended)
         self._pending: collections.deque[Job] = collections.deque()
+        self._decoding = threading.Lock()  # the decoder's cache serves one caller at a time
         self._wake = threading.Condition()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -207,10 +208,11 @@ class Engine:
                     return
                 admitted = self._admissible(batch)
             try:
-                for job in admitted:
-                    self._start(job, batch)
-                if batch and batch.rows:
-                    batch.step()
+                with self._decoding:
+                    for job in admitted:
+                        self._start(job, batch)
+                    if batch and batch.rows:
+                        batch.step()
             except Exception as error:  # a bug: the answers under way fail, the engine serves on
                 log.exception("generation failed")
                 batch = self._restart(batch, error)
@@ -276,12 +278,23 @@ class Engine:
         waiting = collections.deque(Job(p, settings, adapter, float("inf"), a, done)
                                     for p, a in zip(prompts, answers, strict=True))
         batch = _Batch(self, limit=min(settings.batch_size, self.max_batch))
-        while waiting or batch.rows:
-            while waiting and len(batch.rows) < batch.limit:
-                batch.admit(waiting.popleft())
-            if batch.rows:
-                batch.step()
+        with self._decoding:
+            while waiting or batch.rows:
+                while waiting and len(batch.rows) < batch.limit:
+                    batch.admit(waiting.popleft())
+                if batch.rows:
+                    batch.step()
         return [cut_at_stop(answer.outcomes[0].text, settings.stop) for answer in answers]
+
+    def logits(self, input_ids: list[int], adapter: str | None = None):
+        """Teacher-forced next-token logits [1, len, vocab] (float32) of a whole sequence, through the fused decoder
+        (in its dtype) where there is one, else the model's own forward pass."""
+        if self.decoder is None:
+            with _activated(self.model, adapter):
+                return forward_logits(self.model, input_ids)
+        index = None if adapter in (None, BASE) else self.adapters.index(adapter)
+        with self._decoding:
+            return self.decoder.logits(input_ids, index)
 
     # One at a time through transformers
 

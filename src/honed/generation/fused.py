@@ -269,6 +269,21 @@ class FusedDecoder:
         return self._logits(hidden[:, -1])[0]
 
     @torch.inference_mode()
+    def logits(self, ids: list[int], adapter: int | None) -> torch.Tensor:
+        """Next-token logits [1, len(ids), vocab] (float32) at every position of `ids`, read in one pass through a
+        free row of the cache (teacher forcing: what perplexity scores)."""
+        row = self.add_row()
+        try:
+            self.reserve(len(ids))
+            tokens = torch.tensor([ids], device=self.device)
+            positions = torch.arange(len(ids), device=self.device)[None]
+            groups = [] if adapter is None else [(adapter, None)]
+            hidden = self._forward(tokens, positions, slice(row, row + 1), groups, prefill=True)
+            return self._logits(hidden)
+        finally:
+            self.drop_row(row)
+
+    @torch.inference_mode()
     def decode(self, tokens: list[int], adapters: list[int | None]) -> torch.Tensor:
         """One token for each active row (in row order); returns the next-token logits [rows, vocab] (float32)."""
         active = self.active

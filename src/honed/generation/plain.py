@@ -123,6 +123,16 @@ def _generate_after_soft_prompt(model, input_ids, attention, options: dict):
     return base.generate(inputs_embeds=torch.cat([virtual, embeds], dim=1), attention_mask=mask, **options)
 
 
+def forward_logits(model, input_ids: list[int]):
+    """Teacher-forced next-token logits [1, len, vocab] of one sequence, from the model's own forward pass."""
+    import torch
+
+    ids = torch.tensor([input_ids], device=next(model.parameters()).device)
+    with torch.inference_mode():
+        # From the logits, not `.loss`: AdaLoRA adds its regulariser to `.loss`, even in eval mode.
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+
+
 # One answer, streamed (the engine's path for models the fused decoder does not run)
 
 

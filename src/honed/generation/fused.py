@@ -102,10 +102,19 @@ class Projection:
             if lora is None:
                 continue
             if rows is None:
-                y = y + F.linear(F.linear(x, lora.a), lora.b)
+                y = y + _row_by_row(x, lora)
             else:
-                y = y.index_add(0, rows, F.linear(F.linear(x.index_select(0, rows), lora.a), lora.b))
+                y = y.index_add(0, rows, _row_by_row(x.index_select(0, rows), lora))
         return y
+
+
+def _row_by_row(x: torch.Tensor, lora: Lora) -> torch.Tensor:
+    """The low-rank update as a batch of one-row matmuls: one matmul over all rows computes a row differently
+    depending on how many rows there are (measured: 13 of 16 greedy answers equal between batch 1 and 16), so an
+    answer in a batch would not be the answer alone."""
+    rows = x.reshape(-1, 1, x.shape[-1])
+    low = torch.bmm(rows, lora.a.t().expand(rows.shape[0], -1, -1))
+    return torch.bmm(low, lora.b.t().expand(rows.shape[0], -1, -1)).reshape(*x.shape[:-1], -1)
 
 
 @dataclass

@@ -12,6 +12,9 @@ python3 -m venv .venv-gpu
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 .venv-gpu/bin/python benchmarks/precision_targets.py --only lora-support,lora-long,full-long,trl-long,qwen-lora \
     | tee "$OUT/throughput.txt"
+# The generation engine against honed before it (transformers generate), on the base model.
+.venv-gpu/bin/python benchmarks/generation_throughput.py --run smollm2-135m --no-llama-cpp \
+    | tee "$OUT/generation.txt"
 .venv-gpu/bin/python - <<'PY' | tee "$OUT/bf16_peak.txt"
 import time, torch
 n = 8192; a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16); b = torch.randn_like(a)
@@ -22,5 +25,5 @@ torch.cuda.synchronize(); print(f"bf16 matmul peak: {2 * n**3 * k / (time.perf_c
 PY
 {
   echo; echo "## GPU check ($(head -2 "$OUT/gpu.txt" | tail -1), $(date -u +%Y-%m-%d))"; echo; echo '```'
-  cat "$OUT/bf16_peak.txt" "$OUT/throughput.txt"; echo '```'
+  cat "$OUT/bf16_peak.txt" "$OUT/throughput.txt" "$OUT/generation.txt"; echo '```'
 } >> docs/performance.md

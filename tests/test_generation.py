@@ -276,3 +276,30 @@ def test_teacher_forced_logits_of_the_fused_decoder_are_the_models(base, two_ada
     with_adapters = Engine(lora, tokenizer, adapters=["left", "right"], precision="fp32")
     lora.set_adapter("right")
     assert torch.allclose(with_adapters.logits(prompts[2], "right"), forward_logits(lora, prompts[2]), atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "gpt2"])
+def test_other_architectures_fused_where_known_else_through_transformers(base, architecture):
+    """Qwen2 (biases on q, k and v) runs in the fused decoder, GPT-2 through transformers; both answer as
+    transformers does."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
+
+    _, tokenizer, prompts = base
+    torch.manual_seed(0)
+    if architecture == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                             max_position_embeddings=256))
+        with torch.no_grad():  # initialised to zero: random biases, so a mishandled one shows
+            for name, parameter in model.named_parameters():
+                if name.endswith("bias"):
+                    parameter.copy_(torch.randn(parameter.shape) * 0.5)
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4,
+                                           n_positions=256))
+    model.eval()
+    engine = Engine(model, tokenizer, max_batch=4, precision="fp32")
+    assert (engine.decoder is not None) == (architecture == "qwen2"), engine.path
+    settings = GenerationConfig(max_new_tokens=12, batch_size=4)
+    assert engine.generate(prompts, settings) == plain_generate(model, tokenizer, prompts, settings)

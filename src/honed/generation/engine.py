@@ -279,6 +279,8 @@ class Engine:
                                     for p, a in zip(prompts, answers, strict=True))
         batch = _Batch(self, limit=min(settings.batch_size, self.max_batch))
         with self._decoding:
+            if self.decoder.active:
+                raise RuntimeError("generate() on an engine that is answering requests: give it an engine of its own")
             while waiting or batch.rows:
                 while waiting and len(batch.rows) < batch.limit:
                     batch.admit(waiting.popleft())

@@ -30,7 +30,9 @@ _KNOWN_MODULES = ("transformers.", "torch.", "peft.")  # anything else (honed's 
 def unsupported(model) -> str | None:
     """Why this decoder cannot run `model` (None when it can)."""
     base = _base(model)
-    config = base.config
+    config = getattr(base, "config", None)
+    if config is None or not hasattr(getattr(base, "model", None), "layers"):
+        return f"{type(base).__name__} is not a transformers causal LM the decoder knows"
     if any(type(p).__name__ == "DTensor" for p in base.parameters()):
         return "weights sharded across processes"
     if getattr(config, "model_type", None) not in ARCHITECTURES:
@@ -40,7 +42,10 @@ def unsupported(model) -> str | None:
     window = getattr(config, "sliding_window", None)
     if window and getattr(config, "use_sliding_window", window is not None) and window < config.max_position_embeddings:
         return "sliding-window attention"
-    if getattr(base.model.rotary_emb, "rope_type", "default") == "dynamic":
+    rotary = getattr(base.model, "rotary_emb", None)
+    if rotary is None or not hasattr(rotary, "inv_freq"):
+        return "no rotary embedding the decoder knows"
+    if getattr(rotary, "rope_type", "default") == "dynamic":
         return "dynamic RoPE scaling"
     foreign = next((m for m in base.modules() if not type(m).__module__.startswith(_KNOWN_MODULES)), None)
     if foreign is not None:

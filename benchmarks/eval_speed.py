@@ -1,9 +1,9 @@
 """`honed eval` of the demo end to end, side by side with honed before the engine (a git revision): the wall time
 of the command (loading both models, generating, scoring, perplexity, writing), and the scores it reports.
 
-    python benchmarks/eval_speed.py [--run runs/support-lora] [--limit 16] [--before 44ebd53]
+    python benchmarks/eval_speed.py [--run runs/support-lora] [--limit 16] [--max-new-tokens 64] [--before 44ebd53]
 
-Each version runs `honed eval RUN --baseline base --limit N` twice in a row in its own process (the first warms
+Each version runs `honed eval RUN --baseline base --limit N --max-new-tokens M` (make demo's command) twice in a row in its own process (the first warms
 the page cache and any converted model); the second is reported.
 """
 
@@ -25,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run", default=str(ROOT / "runs/support-lora"))
     parser.add_argument("--limit", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--before", default="44ebd53")
     parser.add_argument("--precision", default=None, help="generation.precision for the engine (default: auto)")
     args = parser.parse_args()
@@ -44,7 +45,7 @@ def timed_eval(args, revision: str | None) -> tuple[float, dict]:
                            check=True, capture_output=True)
             env["PYTHONPATH"] = f"{tmp}/before/src"
         command = [sys.executable, "-m", "honed", "eval", args.run, "--baseline", "base", "--limit", str(args.limit),
-                   "--output", f"{tmp}/eval"]
+                   "--max-new-tokens", str(args.max_new_tokens), "--output", f"{tmp}/eval"]
         if args.precision and not revision:
             command += ["--precision", args.precision]
         try:

@@ -71,6 +71,7 @@ def test_eval_cli_with_baseline_writes_outputs(tiny_model, tmp_path):
     assert summary["rows"] == 3 and len(summary["data_sha256"]) == 64
     assert set(summary["delta"]) == set(summary["metrics"])
     assert summary["settings"]["generation"]["max_new_tokens"] == 6
+    assert summary["generation"].startswith("fused decoder, fp32") and summary["baseline"]["generation"]
     predictions = [json.loads(line) for line in (run / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert [p["reference"] for p in predictions] == [r["messages"][-1]["content"] for r in ROWS]
     assert all("baseline_prediction" in p and "rougeL" in p["scores"] for p in predictions)

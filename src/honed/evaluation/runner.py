@@ -27,6 +27,7 @@ class Scored:
     predictions: list[str]
     per_example: list[dict[str, float]]
     perplexity_excluded: int = 0  # rows with no reference token left to score, so without a perplexity
+    generation: str = ""  # how the answers were generated (the engine's path: decoder, dtypes)
 
 
 @dataclass
@@ -107,7 +108,7 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
         _put_perplexity(metrics, losses)
         for scores, loss in zip(per_example, losses, strict=True):
             _put_perplexity(scores, [loss])
-    return Scored(subject.label, metrics, predictions, per_example, excluded)
+    return Scored(subject.label, metrics, predictions, per_example, excluded, engine.path)
 
 
 def _put_perplexity(scores: dict[str, float], losses: list) -> None:
@@ -136,10 +137,12 @@ def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig
         "settings": settings.model_dump(mode="json"),
         "metrics": result.target.metrics,
         "perplexity_excluded_rows": result.target.perplexity_excluded,
+        "generation": result.target.generation,
     }
     if result.baseline:
         summary["baseline"] = {"label": result.baseline.label, "metrics": result.baseline.metrics,
-                               "perplexity_excluded_rows": result.baseline.perplexity_excluded}
+                               "perplexity_excluded_rows": result.baseline.perplexity_excluded,
+                               "generation": result.baseline.generation}
         summary["delta"] = {k: value - result.baseline.metrics[k] for k, value in result.target.metrics.items()
                             if k in result.baseline.metrics}
     (result.output_dir / rundir.EVAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")

@@ -303,3 +303,14 @@ def test_other_architectures_fused_where_known_else_through_transformers(base, a
     assert (engine.decoder is not None) == (architecture == "qwen2"), engine.path
     settings = GenerationConfig(max_new_tokens=12, batch_size=4)
     assert engine.generate(prompts, settings) == plain_generate(model, tokenizer, prompts, settings)
+
+
+def test_closing_the_engine_ends_the_answers_under_way(base):
+    """A server shutting down: a reader still waiting gets an error, not a hang."""
+    model, tokenizer, prompts = base
+    engine = Engine(model, tokenizer, max_batch=2, precision="fp32")
+    answer = engine.submit(prompts[1], GenerationConfig(max_new_tokens=480))
+    next(answer)
+    engine.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        list(answer)

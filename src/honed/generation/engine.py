@@ -204,7 +204,10 @@ class Engine:
                 while not self._pending and not (batch and batch.rows) and not self._closed:
                     self._wake.wait(timeout=1.0)
                 if self._closed:
-                    self._fail_pending(RuntimeError("the engine was closed"))
+                    closed = RuntimeError("the engine was closed")
+                    self._fail_pending(closed)
+                    for row in batch.rows if batch else []:
+                        row.job.answer._put("error", value=closed)
                     return
                 admitted = self._admissible(batch)
             try:

@@ -200,6 +200,10 @@ def debug_shows_traceback(work: Path, model: str) -> list[str]:
     return ["--debug", "train", "--model", model, "--data", "missing.jsonl", "--output", "run"]
 
 
+def serve_batch_of_zero(work: Path, model: str) -> list[str]:
+    return ["serve", model, "--max-batch", "0"]
+
+
 @dataclass
 class Case:
     setup: Callable[[Path, str], list[str]]
@@ -229,6 +233,7 @@ CASES = {
         unknown_key_yaml, ["run.yaml:6: method.rr: unknown key (did you mean 'r'?)", "valid keys here: r, alpha"]
     ),
     "empty-file": Case(empty_file, ["data.jsonl: no records"]),
+    "serve-batch-of-zero": Case(serve_batch_of_zero, ["--max-batch must be 1 or more"]),
     "non-utf8": Case(non_utf8, ["data.jsonl:2: not UTF-8 text", "save the file as UTF-8"]),
     "missing-file": Case(missing_file, ["missing.jsonl: no such file"]),
     "unreadable-file": Case(

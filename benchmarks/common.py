@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import random
 import resource
+import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +62,24 @@ def mean_token_loss(model, tokenizer, texts: list[str]) -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def environment_of(revision: str | None, threads: int | None = None):
+    """The environment a subprocess runs honed at `revision` in (a git worktree first on PYTHONPATH, removed
+    afterwards), or this checkout when None: how the benchmarks measure "before" side by side with now."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    if not revision:
+        yield env
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = f"{tmp}/before"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tree, revision], check=True,
+                       capture_output=True)
+        try:
+            yield dict(env, PYTHONPATH=f"{tree}/src")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tree], check=False,
+                           capture_output=True)

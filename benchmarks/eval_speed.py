@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from common import ROOT, environment_of  # noqa: E402
 
 
 def main() -> None:
@@ -38,28 +38,18 @@ def main() -> None:
 
 
 def timed_eval(args, revision: str | None) -> tuple[float, dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ)
-        if revision:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", f"{tmp}/before", revision],
-                           check=True, capture_output=True)
-            env["PYTHONPATH"] = f"{tmp}/before/src"
+    with tempfile.TemporaryDirectory() as tmp, environment_of(revision) as env:
         command = [sys.executable, "-m", "honed", "eval", args.run, "--baseline", "base", "--limit", str(args.limit),
                    "--max-new-tokens", str(args.max_new_tokens), "--output", f"{tmp}/eval"]
         if args.precision and not revision:
             command += ["--precision", args.precision]
-        try:
-            for _ in range(2):
-                started = time.perf_counter()
-                done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-                seconds = time.perf_counter() - started
-                if done.returncode != 0:
-                    raise SystemExit(f"eval ({revision or 'now'}) failed:\n{done.stderr[-3000:]}")
-            summary = json.loads(Path(f"{tmp}/eval/eval.json").read_text())
-        finally:
-            if revision:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", f"{tmp}/before"],
-                               check=False, capture_output=True)
+        for _ in range(2):
+            started = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            seconds = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"eval ({revision or 'now'}) failed:\n{done.stderr[-3000:]}")
+        summary = json.loads(Path(f"{tmp}/eval/eval.json").read_text())
     return seconds, {"tuned": summary["metrics"]["rougeL"], "base": summary["baseline"]["metrics"]["rougeL"]}
 
 

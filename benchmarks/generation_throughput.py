@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from common import ROOT, environment_of  # noqa: E402
+
 TEST_DATA = ROOT / "examples/data/support/test.jsonl"
 
 
@@ -40,6 +40,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
         return
+    from honed.hardware import cpu_name
+
     print(f"CPU: {cpu_name()}, {args.threads} threads; run {args.run}; {args.examples} prompts, "
           f"{args.new_tokens} greedy tokens each")
     results = {}
@@ -53,21 +55,11 @@ def main() -> None:
 
 
 def run_worker(variant: str, args) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     command = [sys.executable, __file__, "--worker", variant, "--run", args.run, "--examples", str(args.examples),
                "--new-tokens", str(args.new_tokens), "--batch-sizes", args.batch_sizes,
                "--threads", str(args.threads)]
-    with tempfile.TemporaryDirectory() as tmp:
-        if variant == "before":
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", f"{tmp}/before", args.before],
-                           check=True, capture_output=True)
-            env["PYTHONPATH"] = f"{tmp}/before/src"
-        try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        finally:
-            if variant == "before":
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", f"{tmp}/before"],
-                               check=False, capture_output=True)
+    with environment_of(args.before if variant == "before" else None, args.threads) as env:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -165,38 +157,15 @@ def _llama_cpp_worker(args) -> dict:
         subprocess.run([sys.executable, "-m", "honed", "export", args.run, "--gguf", str(path), "--quant", "f16"],
                        check=True, capture_output=True)
         llm = llama_cpp.load(path, args.threads)
-        _greedy(llm, prompts[:2], stops, args.new_tokens)
-        started = time.perf_counter()
-        answers = _greedy(llm, prompts, stops, args.new_tokens)
-        rate = sum(map(len, answers)) / (time.perf_counter() - started)
-        first32 = [tokenizer.decode(a, skip_special_tokens=True).strip() for a in _greedy(llm, prompts, stops, 32)]
+        llama_cpp.greedy_tokens(llm, prompts[:2], stops, args.new_tokens)
+        rate = llama_cpp.greedy_tokens(llm, prompts, stops, args.new_tokens).tokens_per_s
+        first32 = [tokenizer.decode(a, skip_special_tokens=True).strip()
+                   for a in llama_cpp.greedy_tokens(llm, prompts, stops, 32).tokens]
     return {"rates": {"1": rate}, "first32": first32, "path": "llama.cpp"}
-
-
-def _greedy(llm, prompts: list[list[int]], stops: set[int], new_tokens: int) -> list[list[int]]:
-    answers = []
-    for ids in prompts:
-        answer: list[int] = []
-        for token in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
-            if token in stops or len(answer) == new_tokens:
-                break
-            answer.append(token)
-        answers.append(answer)
-    return answers
 
 
 WORKERS = {"engine": lambda args: _honed_worker(args, None), "engine-fp32": lambda args: _honed_worker(args, "fp32"),
            "before": lambda args: _honed_worker(args, None), "llama.cpp": _llama_cpp_worker}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import urllib.request  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from common import environment_of  # noqa: E402
+
 PROMPTS = [
     "My router shows a red light since this morning. What should I do?",
     "How do I change the billing date on my account?",
@@ -59,27 +60,19 @@ def main() -> None:
 
 
 def run_worker(args, revision: str | None) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     command = [sys.executable, __file__, *map(str, args.runs), "--worker", "--requests", str(args.requests),
                "--max-tokens", str(args.max_tokens), "--threads", str(args.threads)]
-    with tempfile.TemporaryDirectory() as tmp:
-        if revision:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", f"{tmp}/before", revision],
-                           check=True, capture_output=True)
-            env["PYTHONPATH"] = f"{tmp}/before/src"
-        try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        finally:
-            if revision:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", f"{tmp}/before"],
-                               check=False, capture_output=True)
+    with environment_of(revision, args.threads) as env:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"serve ({revision or 'now'}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(results: dict) -> None:
-    print(f"CPU: {results['now']['cpu']}; {results['now']['requests']} requests of up to "
+    from honed.hardware import cpu_name
+
+    print(f"CPU: {cpu_name()}; {results['now']['requests']} requests of up to "
           f"{results['now']['max_tokens']} tokens over {', '.join(results['now']['models'])}")
     print("| version | clients | tokens/s | p50 s | p95 s | TTFT p50 s | TTFT p95 s | same as alone | first answer s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -120,7 +113,7 @@ def serve_and_measure(args) -> dict:
         print(json.dumps(row), file=sys.stderr, flush=True)
     server.shutdown()
     return {"rows": rows, "first_answer_s": first_answer, "models": models, "requests": args.requests,
-            "max_tokens": args.max_tokens, "cpu": _cpu()}
+            "max_tokens": args.max_tokens}
 
 
 def post(port: int, model: str, prompt: str, max_tokens: int) -> tuple[float, float, str, int]:
@@ -161,13 +154,6 @@ def measure(port: int, jobs: list[tuple[str, str]], concurrency: int, max_tokens
 
 def _p95(values: list[float]) -> float:
     return values[min(len(values) - 1, int(0.95 * len(values)))]
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -41,10 +41,16 @@ def greedy_answers(llm, conversations: list[list[dict]], stops: set[int], new_to
     template = chat_template or llm.metadata["tokenizer.chat_template"]
     render = Jinja2ChatFormatter(template, eos_token=token(llm.token_eos()),
                                  bos_token=token(llm.token_bos()), add_generation_prompt=True)
+    started = time.perf_counter()
+    prompts = [llm.tokenize(render(messages=c).prompt.encode(), add_bos=False, special=True) for c in conversations]
+    answers = greedy_tokens(llm, prompts, stops, new_tokens)
+    return Answers(answers.tokens, time.perf_counter() - started)
+
+
+def greedy_tokens(llm, prompts: list[list[int]], stops: set[int], new_tokens: int) -> Answers:
+    """Greedy answers to prompts given as token ids, one at a time."""
     answers, started = [], time.perf_counter()
-    for conversation in conversations:
-        prompt = render(messages=conversation).prompt
-        ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    for ids in prompts:
         answer: list[int] = []
         for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
             if tok in stops or len(answer) == new_tokens:

@@ -264,18 +264,50 @@ def test_generation_sits_below_evaluate_serve_and_train():
 
 
 def test_teacher_forced_logits_of_the_fused_decoder_are_the_models(base, two_adapters, engine):
-    """What perplexity scores: the same logits as the model's own forward pass (fp32), per adapter too."""
+    """What perplexity scores: the same logits as the model's own forward pass (fp32), per adapter too, for several
+    sequences asked at once."""
     import torch
 
     from honed.generation.plain import forward_logits
 
     model, _, prompts = base
-    assert torch.allclose(engine.logits(prompts[2]), forward_logits(model, prompts[2]), atol=1e-4)
-    assert engine.decoder.active == 0  # the row it borrowed is free again
+    for logits, prompt in zip(engine.logits(prompts), prompts, strict=True):
+        assert torch.allclose(logits, forward_logits(model, prompt), atol=1e-4)
+    assert engine.decoder.active == 0  # no row of the cache is taken
     lora, tokenizer = two_adapters
     with_adapters = Engine(lora, tokenizer, adapters=["left", "right"], precision="fp32")
     lora.set_adapter("right")
-    assert torch.allclose(with_adapters.logits(prompts[2], "right"), forward_logits(lora, prompts[2]), atol=1e-4)
+    [logits] = with_adapters.logits(prompts[2:3], "right")
+    assert torch.allclose(logits, forward_logits(lora, prompts[2]), atol=1e-4)
+
+
+def test_prompts_read_together_get_the_numbers_they_get_alone(base, two_adapters):
+    """Where matmul rows are independent (oneDNN's packed bf16), prompts of different lengths and adapters are read in
+    one pass; each prompt's cache and logits must equal, bit for bit, what it gets read alone, or a batched answer
+    would differ from the answer alone."""
+    import torch
+
+    from honed.generation.fused import FusedDecoder, _packing_works
+
+    if not _packing_works(torch.bfloat16, torch.device("cpu")):
+        pytest.skip("no oneDNN bf16 on this CPU: prompts are read one at a time")
+    _, _, prompts = base
+    lora, _ = two_adapters
+    decoder = FusedDecoder(lora, torch.bfloat16, rows=8, adapters=["left", "right"], activations=torch.float32)
+    assert decoder.rows_independent
+    adapters = [None, 0, 1, 0]
+    alone = []
+    for prompt, adapter in zip(prompts, adapters, strict=True):
+        [logits] = decoder.prefill([(decoder.add_row(), prompt, adapter)])
+        alone.append(logits)
+    cached = [keys[:4].clone() for keys in decoder.keys]
+    decoder.active = 0
+    rows = [decoder.add_row() for _ in prompts]
+    together = decoder.prefill(list(zip(rows, prompts, adapters, strict=True)))
+    assert all(torch.equal(a, t) for a, t in zip(alone, together, strict=True))
+    assert all(torch.equal(before, keys[:4]) for before, keys in zip(cached, decoder.keys, strict=True))
+    read = list(decoder.logits(prompts[:2], 1))
+    assert torch.equal(read[1][0, -1], decoder.prefill([(decoder.add_row(), prompts[1], 1)])[0])
 
 
 @pytest.mark.parametrize("architecture", ["qwen2", "gpt2"])

@@ -31,16 +31,17 @@ def sequence_losses(model, sequences: list[tuple[list[int], list[int]]], engine=
 
     from honed.generation.plain import forward_logits
 
-    results: list[Loss | None] = []
-    for input_ids, labels in sequences:
-        count = sum(label != IGNORE_INDEX for label in labels[1:])
-        if count == 0:
-            results.append(None)
-            continue
-        logits = engine.logits(input_ids) if engine is not None else forward_logits(model, input_ids)
+    results: list[Loss | None] = [None] * len(sequences)
+    scored = [i for i, (_, labels) in enumerate(sequences) if any(label != IGNORE_INDEX for label in labels[1:])]
+    inputs = [sequences[i][0] for i in scored]
+    if engine is not None:
+        all_logits = engine.logits(inputs)
+    else:
+        all_logits = (forward_logits(model, ids) for ids in inputs)
+    for i, logits in zip(scored, all_logits, strict=True):
         with torch.inference_mode():
-            nll, _ = token_nll(logits, torch.tensor([labels], device=logits.device))
-        results.append((float(nll), count))
+            nll, count = token_nll(logits, torch.tensor([sequences[i][1]], device=logits.device))
+        results[i] = (float(nll), count)
     return results
 
 

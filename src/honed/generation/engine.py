@@ -212,8 +212,7 @@ class Engine:
                 admitted = self._admissible(batch)
             try:
                 with self._decoding:
-                    for job in admitted:
-                        self._start(job, batch)
+                    self._start([job for job in admitted if self._still_wanted(job)], batch)
                     if batch and batch.rows:
                         batch.step()
             except Exception as error:  # a bug: the answers under way fail, the engine serves on
@@ -239,21 +238,33 @@ class Engine:
             admitted.append(job)
         return admitted
 
-    def _start(self, job: Job, batch) -> None:
+    @staticmethod
+    def _still_wanted(job: Job) -> bool:
         if job.answer.cancelled.is_set():
             job.answer._put("error", value=TimedOut("cancelled before it started"))
-            return
+            return False
         if time.monotonic() > job.deadline:
             job.answer._put("error", value=TimedOut("waited past the request timeout for a free model"))
-            return
-        try:
-            if batch is None:
-                self._run_plain(job)
-            else:
-                batch.admit(job)
-        except Exception as error:  # a bug or a bad request: the request fails, the engine serves on
-            log.exception("generation failed")
-            job.answer._put("error", value=error)
+            return False
+        return True
+
+    def _start(self, jobs: list[Job], batch) -> None:
+        """Starts the jobs together; if that fails, each alone, so one bad request fails alone."""
+        if batch is not None and len(jobs) > 1:
+            try:
+                batch.admit(jobs)
+                return
+            except Exception:  # noqa: BLE001 - retried one by one below, where the failure is reported
+                pass
+        for job in jobs:
+            try:
+                if batch is None:
+                    self._run_plain(job)
+                else:
+                    batch.admit([job])
+            except Exception as error:  # a bug or a bad request: the request fails, the engine serves on
+                log.exception("generation failed")
+                job.answer._put("error", value=error)
 
     def _expire_waiting(self) -> None:
         now = time.monotonic()
@@ -285,21 +296,32 @@ class Engine:
             if self.decoder.active:
                 raise RuntimeError("generate() on an engine that is answering requests: give it an engine of its own")
             while waiting or batch.rows:
-                while waiting and len(batch.rows) < batch.limit:
-                    batch.admit(waiting.popleft())
+                joining = []
+                while waiting and len(batch.rows) + len(joining) < batch.limit:
+                    joining.append(waiting.popleft())
+                if joining:
+                    batch.admit(joining)
                 if batch.rows:
                     batch.step()
         return [cut_at_stop(answer.outcomes[0].text, settings.stop) for answer in answers]
 
-    def logits(self, input_ids: list[int], adapter: str | None = None):
-        """Teacher-forced next-token logits [1, len, vocab] (float32) of a whole sequence, through the fused decoder
-        (in its dtype) where there is one, else the model's own forward pass."""
+    def logits(self, sequences: list[list[int]], adapter: str | None = None) -> Iterator:
+        """Teacher-forced next-token logits [1, len, vocab] (float32) of each whole sequence, in order, through the
+        fused decoder (in its dtype, several sequences per pass) where there is one, else the model's own forward
+        pass."""
         if self.decoder is None:
-            with _activated(self.model, adapter):
-                return forward_logits(self.model, input_ids)
+            for input_ids in sequences:
+                with _activated(self.model, adapter):
+                    yield forward_logits(self.model, input_ids)
+            return
         index = None if adapter in (None, BASE) else self.adapters.index(adapter)
-        with self._decoding:
-            return self.decoder.logits(input_ids, index)
+        parts = self.decoder.logits(sequences, index)
+        while True:
+            with self._decoding:  # held per pass, so a serving engine's requests go on between them
+                part = next(parts, None)
+            if part is None:
+                return
+            yield part
 
     # One at a time through transformers
 
@@ -328,35 +350,38 @@ class _Batch:
         self.limit = limit or engine.max_batch
         self.rows: list[Row] = []
 
-    def admit(self, job: Job) -> None:
-        """Caches the prompt once, copies it to each further choice's row, and picks each row's first token."""
+    def admit(self, jobs: list[Job]) -> None:
+        """Caches the jobs' prompts (together, where the decoder can), copies each to its further choices' rows, and
+        picks each row's first token. On failure no row of these jobs is left in the batch."""
         import torch
 
-        engine = self.engine
-        adapter = None if job.adapter in (None, BASE) else engine.adapters.index(job.adapter)
-        logits = None
-        new_rows = []
-        for choice in range(len(job.answer.outcomes)):
-            index = self.decoder.add_row()
-            if logits is None:
-                try:
-                    logits = self.decoder.prefill(index, job.prompt_ids, adapter)
-                except Exception:
-                    self.decoder.drop_row(index)
-                    raise
-            else:
-                self.decoder.copy_row(new_rows[0], index)
-            new_rows.append(index)
-            row = Row(job, choice, AnswerText(engine.tokenizer, job.settings.stop), adapter, stop_ids=engine.stop_ids)
-            if job.settings.temperature > 0:
-                row.generator = torch.Generator(device=logits.device)
-                if job.settings.seed is not None:
-                    row.generator.manual_seed(job.settings.seed + choice)
-                else:
-                    row.generator.seed()
-            self.rows.append(row)
-        firsts = [next_token(logits, self.rows[i]) for i in new_rows]
-        self._took(dict(zip(new_rows, firsts, strict=True)))
+        engine, decoder = self.engine, self.decoder
+        adapters = [None if job.adapter in (None, BASE) else engine.adapters.index(job.adapter) for job in jobs]
+        before = decoder.active
+        firsts = [decoder.add_row() for _ in jobs]
+        try:
+            logits = decoder.prefill([(row, job.prompt_ids, adapter)
+                                      for row, job, adapter in zip(firsts, jobs, adapters, strict=True)])
+        except Exception:
+            decoder.active = before
+            raise
+        joined: dict[int, tuple[Row, object]] = {}  # decoder row -> (its row, its prompt's logits)
+        for first, job, adapter, first_logits in zip(firsts, jobs, adapters, logits, strict=True):
+            for choice in range(len(job.answer.outcomes)):
+                index = first
+                if choice:
+                    index = decoder.add_row()
+                    decoder.copy_row(first, index)
+                row = Row(job, choice, AnswerText(engine.tokenizer, job.settings.stop), adapter, stop_ids=engine.stop_ids)
+                if job.settings.temperature > 0:
+                    row.generator = torch.Generator(device=first_logits.device)
+                    if job.settings.seed is not None:
+                        row.generator.manual_seed(job.settings.seed + choice)
+                    else:
+                        row.generator.seed()
+                joined[index] = (row, first_logits)
+        self.rows.extend(joined[index][0] for index in sorted(joined))  # the decoder's rows from `before` on
+        self._took({index: next_token(first_logits, row) for index, (row, first_logits) in joined.items()})
 
     def step(self) -> None:
         """One token for every row; ended and cancelled rows leave."""

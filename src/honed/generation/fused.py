@@ -16,12 +16,14 @@ it cannot mix adapters); anything this module does not cover falls back to them 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 ARCHITECTURES = ("llama", "qwen2", "mistral")
+TOKENS_TOGETHER = 2048  # prompt tokens per pass when prompts are read together (the logits of 2,048 tokens: 400 MB)
 _PROJECTIONS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn", ("o_proj",)),
                 "gate_up": ("mlp", ("gate_proj", "up_proj")), "down": ("mlp", ("down_proj",))}
 _KNOWN_MODULES = ("transformers.", "torch.", "peft.")  # anything else (honed's bottleneck adapters) changes the forward
@@ -151,6 +153,7 @@ class FusedDecoder:
         self.adapters = {name: index for index, name in enumerate(adapters or [])}
         fold = _single_adapter(model) if adapters is None else None
         pack = _packing_works(dtype, self.device)
+        self.rows_independent = pack
         self.layers = [self._layer(layer, fold, pack) for layer in base.model.layers]
         self.embed = base.model.embed_tokens.weight.detach().to(dtype)
         self.norm = base.model.norm.weight.detach().to(self.act)
@@ -272,30 +275,43 @@ class FusedDecoder:
     # Forward passes
 
     @torch.inference_mode()
-    def prefill(self, row: int, ids: list[int], adapter: int | None) -> torch.Tensor:
-        """Caches a prompt in `row` (empty before); returns its next-token logits (float32)."""
-        tokens = torch.tensor([ids], device=self.device)
-        positions = torch.arange(len(ids), device=self.device)
-        self.reserve(len(ids))
-        groups = [] if adapter is None else [(adapter, None)]
-        hidden = self._forward(tokens, positions[None], slice(row, row + 1), groups, prefill=True)
-        self.lengths[row] = len(ids)
-        return self._logits(hidden[:, -1])[0]
+    def prefill(self, prompts: list[tuple[int, list[int], int | None]]) -> list[torch.Tensor]:
+        """Caches each (row, prompt ids, adapter) in its row (empty before); returns each prompt's next-token
+        logits (float32)."""
+        self.reserve(max(len(ids) for _, ids, _ in prompts))
+        logits = []
+        for group in self._groups_of(prompts):
+            rows, ids, adapters = zip(*group, strict=True)
+            hidden = self._forward_prompts(list(ids), list(adapters), list(rows))
+            for row, part in zip(rows, hidden, strict=True):
+                self.lengths[row] = part.shape[0]
+            logits.extend(self._logits(torch.stack([part[-1] for part in hidden])))
+        return logits
 
     @torch.inference_mode()
-    def logits(self, ids: list[int], adapter: int | None) -> torch.Tensor:
-        """Next-token logits [1, len(ids), vocab] (float32) at every position of `ids`, read in one pass through a
-        free row of the cache (teacher forcing: what perplexity scores)."""
-        row = self.add_row()
-        try:
-            self.reserve(len(ids))
-            tokens = torch.tensor([ids], device=self.device)
-            positions = torch.arange(len(ids), device=self.device)[None]
-            groups = [] if adapter is None else [(adapter, None)]
-            hidden = self._forward(tokens, positions, slice(row, row + 1), groups, prefill=True)
-            return self._logits(hidden)
-        finally:
-            self.drop_row(row)
+    def logits(self, sequences: list[list[int]], adapter: int | None) -> Iterator[torch.Tensor]:
+        """Next-token logits [1, len, vocab] (float32) at every position of each sequence, in order, read without
+        the cache (teacher forcing: what perplexity scores); a group of sequences is computed when the first of it
+        is asked for."""
+        for group in self._groups_of([(None, ids, adapter) for ids in sequences]):
+            _, ids, adapters = zip(*group, strict=True)
+            for part in self._forward_prompts(list(ids), list(adapters)):
+                yield self._logits(part)[None]
+
+    def _groups_of(self, prompts: list) -> list[list]:
+        """Prompts that go through the matmuls together: up to TOKENS_TOGETHER tokens where a row's result does not
+        depend on the other rows (oneDNN's packed bf16 matmul, checked in tests), else one at a time (MKL's fp32
+        matmul blocks by the number of rows, and a prompt would not get the numbers it gets alone)."""
+        if not self.rows_independent:
+            return [[prompt] for prompt in prompts]
+        groups, tokens = [[]], 0
+        for prompt in prompts:
+            if groups[-1] and tokens + len(prompt[1]) > TOKENS_TOGETHER:
+                groups.append([])
+                tokens = 0
+            groups[-1].append(prompt)
+            tokens += len(prompt[1])
+        return groups
 
     @torch.inference_mode()
     def decode(self, tokens: list[int], adapters: list[int | None]) -> torch.Tensor:
@@ -318,26 +334,61 @@ class FusedDecoder:
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return weight * h.to(x.dtype)
 
-    def _forward(self, ids, positions, rows: slice, groups, prefill: bool = False) -> torch.Tensor:
+    def _forward_prompts(self, prompts: list[list[int]], adapters: list[int | None],
+                         rows: list[int] | None = None) -> list[torch.Tensor]:
+        """Whole prompts as one run of tokens: norms and matmuls take every token at once, attention runs over each
+        prompt's own keys; with `rows` each prompt's keys and values are cached in its row. Returns each prompt's
+        hidden states [len, hidden]."""
+        lengths = [len(ids) for ids in prompts]
+        if self._cos.shape[0] < max(lengths):
+            self._rope_table(max(lengths))
+        starts = [sum(lengths[:i]) for i in range(len(lengths))]
+        ids = torch.tensor([token for prompt in prompts for token in prompt], device=self.device)
+        positions = torch.cat([torch.arange(n, device=self.device) for n in lengths])
+        groups = _groups([a for a, n in zip(adapters, lengths, strict=True) for _ in range(n)], self.device)
+        x = F.embedding(ids, self.embed).to(self.act)
+        total = x.shape[0]
+        cos, sin = self._cos[positions], self._sin[positions]
+        q_width, kv_width = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        for layer, keys, values in zip(self.layers, self.keys or [None] * len(self.layers),
+                                       self.values or [None] * len(self.layers), strict=True):
+            h = self._norm(x, layer.input_norm)
+            q, k, v = layer.qkv(h, groups).split([q_width, kv_width, kv_width], dim=-1)
+            q = _rotate(q.view(total, self.heads, self.head_dim).transpose(0, 1), cos, sin)
+            k = _rotate(k.view(total, self.kv_heads, self.head_dim).transpose(0, 1), cos, sin)
+            v = v.view(total, self.kv_heads, self.head_dim).transpose(0, 1)
+            parts = []
+            for index, (start, n) in enumerate(zip(starts, lengths, strict=True)):
+                key, value = k[:, start : start + n], v[:, start : start + n]
+                if rows is not None:
+                    keys[rows[index], :, :n] = key
+                    values[rows[index], :, :n] = value
+                parts.append(F.scaled_dot_product_attention(q[None, :, start : start + n], key[None], value[None],
+                                                            is_causal=n > 1, enable_gqa=True)[0])
+            attended = torch.cat(parts, dim=1).transpose(0, 1).reshape(total, q_width)
+            x = x + layer.o(attended, groups)
+            h = self._norm(x, layer.post_norm)
+            gate, up = layer.gate_up(h, groups).chunk(2, dim=-1)
+            x = x + layer.down(F.silu(gate) * up, groups)
+        return list(x.split(lengths))
+
+    def _forward(self, ids, positions, rows: slice, groups) -> torch.Tensor:
+        """One new token for each row of `rows`, attending over the row's cache."""
         x = F.embedding(ids, self.embed).to(self.act)
         batch, width, _ = x.shape
         cos, sin = self._cos[positions][:, None], self._sin[positions][:, None]  # [batch, 1, width, head_dim]
         ends = (positions[:, -1] + 1).tolist()
         q_width, kv_width = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        index = torch.arange(rows.start, rows.stop, device=self.device)
         for layer, keys, values in zip(self.layers, self.keys, self.values, strict=True):
             h = self._norm(x, layer.input_norm)
             q, k, v = layer.qkv(h, groups).split([q_width, kv_width, kv_width], dim=-1)
             q = _rotate(q.view(batch, width, self.heads, self.head_dim).transpose(1, 2), cos, sin)
             k = _rotate(k.view(batch, width, self.kv_heads, self.head_dim).transpose(1, 2), cos, sin)
             v = v.view(batch, width, self.kv_heads, self.head_dim).transpose(1, 2)
-            if prefill:
-                keys[rows, :, :width] = k
-                values[rows, :, :width] = v
-            else:
-                index = torch.arange(rows.start, rows.stop, device=self.device)
-                keys[index, :, positions[:, 0]] = k[:, :, 0]
-                values[index, :, positions[:, 0]] = v[:, :, 0]
-            attended = _attend(q, keys, values, rows.start, ends, causal=prefill and width > 1)
+            keys[index, :, positions[:, 0]] = k[:, :, 0]
+            values[index, :, positions[:, 0]] = v[:, :, 0]
+            attended = _attend(q, keys, values, rows.start, ends)
             x = x + layer.o(attended.transpose(1, 2).reshape(batch, width, q_width), groups)
             h = self._norm(x, layer.post_norm)
             gate, up = layer.gate_up(h, groups).chunk(2, dim=-1)
@@ -345,14 +396,13 @@ class FusedDecoder:
         return x
 
 
-def _attend(q, keys, values, first: int, ends: list[int], causal: bool) -> torch.Tensor:
+def _attend(q, keys, values, first: int, ends: list[int]) -> torch.Tensor:
     """Each row attends over its own cached positions, in a call of its own: the CPU kernel's blocking depends on
     the key length, so one call over rows padded to a common length gives a row slightly different numbers than it
     gets alone (measured: 12 of 16 greedy answers identical at 8 concurrent requests, 16 of 16 this way)."""
     if len(ends) == 1:
         return F.scaled_dot_product_attention(q, keys[first : first + 1, :, : ends[0]],
-                                              values[first : first + 1, :, : ends[0]], is_causal=causal,
-                                              enable_gqa=True)
+                                              values[first : first + 1, :, : ends[0]], enable_gqa=True)
     return torch.cat([F.scaled_dot_product_attention(q[i : i + 1], keys[first + i : first + i + 1, :, :end],
                                                      values[first + i : first + i + 1, :, :end], enable_gqa=True)
                       for i, end in enumerate(ends)])

@@ -5,13 +5,19 @@ methods and models, never training), so reading a run never loads the training s
     config.yaml      resolved config            summary.json   technique, params, time, tokens, memory, losses
     adapter/ | model/  the trained weights      metrics.jsonl  one line per log event
     tokenizer/       tokenizer + chat template  eval/          eval.json, predictions.jsonl, report.md
-                                                eval-preferences/  eval.json, rewards.jsonl, report.md (preference data)
+    status.json      state, pid, step, updated  eval-preferences/  eval.json, rewards.jsonl, report.md (preference data)
+    train.log        what training logged, and how it ended
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import shutil
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +36,9 @@ PREDICTIONS_FILE = "predictions.jsonl"
 REPORT_FILE = "report.md"
 PREFERENCE_EVAL_DIR = "eval-preferences"  # what `honed eval` writes for preference data: eval.json, report.md and
 REWARDS_FILE = "rewards.jsonl"  # each pair's implicit rewards
+STATUS_FILE = "status.json"
+LOG_FILE = "train.log"
+STATES = ("running", "finished", "stopped", "failed", "interrupted")  # interrupted: running, but its process is gone
 
 
 def check_free(run_dir: Path, overwrite: bool) -> None:
@@ -62,6 +71,72 @@ def keep_metrics_until(run_dir: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
     path.write_text("".join(line + "\n" for line in kept))
+
+
+def write_status(run_dir: Path, state: str, **fields) -> None:
+    """What a run is doing, for whoever looks (the studio, a script); fields of the previous status are kept unless
+    given again (an error only with the state it explains). Written whole and renamed into place, so a reader never
+    sees half a file."""
+    try:
+        previous = json.loads((run_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        previous = {}
+    previous.pop("error", None)
+    status = {**previous, "state": state, "pid": os.getpid(), "host": socket.gethostname(), "updated": time.time(),
+              **fields}
+    partial = run_dir / f".{STATUS_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(status) + "\n")
+    os.replace(partial, run_dir / STATUS_FILE)
+
+
+def read_status(run_dir: str | Path) -> dict:
+    """The run's state. A run that says it is running but whose process is gone (killed, the machine restarted) is
+    `interrupted`; a run from before status files were written is `finished` when its summary exists."""
+    run_dir = Path(run_dir)
+    try:
+        status = json.loads((run_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        status = {"state": "finished" if (run_dir / SUMMARY_FILE).is_file() else "unknown"}
+    if status.get("state") == "running" and not _alive(status):
+        status["state"] = "interrupted"
+    return status
+
+
+def _alive(status: dict) -> bool:
+    if status.get("host") not in (None, socket.gethostname()):
+        return True  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(int(status["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def recording(run_dir: Path, stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt,), **fields):
+    """Keeps status.json and train.log while a training runs: `running` now (with `fields`), then `finished`,
+    `stopped` (one of `stopped`, e.g. a signal that saved a checkpoint) or `failed` with the error's first line."""
+    handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("honed")
+    logger.addHandler(handler)
+    started = read_status(run_dir).get("started") if (run_dir / STATUS_FILE).is_file() else None
+    write_status(run_dir, "running", started=started or time.time(), **fields)  # a resumed run keeps its start
+    try:
+        yield
+    except BaseException as error:
+        state = "stopped" if isinstance(error, stopped) else "failed"
+        line = (str(error).splitlines() or [type(error).__name__])[0]
+        handler.handle(logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "%s: %s", (state, line), None))
+        write_status(run_dir, state, error=line)
+        raise
+    else:
+        write_status(run_dir, "finished")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 def is_run_dir(path: str | Path) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from honed.rundir import LOG_FILE, read_status
 from honed.training.checkpoint import list_checkpoints, verify
 from honed.training.guards import EXIT_NONFINITE, EXIT_SIGINT, EXIT_SIGTERM
 from tiny import write_jsonl
@@ -89,6 +90,7 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_
     uninterrupted = _start({**config, "output": str(reference)}, tmp_path)  # side by side: two cores, half the wait
     result = _run(config, tmp_path, "kill", 5)
     assert result.returncode == -9
+    assert read_status(killed)["state"] == "interrupted"  # said running, but its process is gone
     result = _finish(uninterrupted)
     assert result.returncode == 0, result.stderr
     assert not (killed / artifact).parent.exists()
@@ -99,6 +101,8 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_
     assert "resuming from" in result.stderr and "step-0000004" in result.stderr
 
     assert _losses(killed) == _losses(reference)
+    assert read_status(killed) | {"updated": 0, "pid": 0} == read_status(reference) | {"updated": 0, "pid": 0}
+    assert read_status(killed)["state"] == "finished" and read_status(killed)["step"] == read_status(killed)["max_steps"]
     _assert_same(_tensors(killed / artifact), _tensors(reference / artifact))
     if method["name"] == "adalora":  # the pattern fixed at step 4 from the restored averages, as saved
         pattern = _adapter_config(reference)["rank_pattern"]
@@ -120,6 +124,9 @@ def test_a_signal_saves_a_complete_checkpoint_and_exits_with_its_code(tiny_model
     assert verify(checkpoints[0])["step"] == 3
     assert not list((out / "checkpoints").glob(".*"))  # no partial or old folder left behind
     assert not (out / "adapter").exists()  # an interrupted run is not a finished one
+    status = read_status(out)
+    assert (status["state"], status["step"]) == ("stopped", 3) and "stopped at step 3" in status["error"]
+    assert "stopped: stopped at step 3 by a signal" in (out / LOG_FILE).read_text()
 
 
 def test_nan_gradient_aborts_at_its_step_and_leaves_the_last_checkpoint_untouched(tiny_model, data, tmp_path):
@@ -130,6 +137,8 @@ def test_nan_gradient_aborts_at_its_step_and_leaves_the_last_checkpoint_untouche
     assert error.startswith("error: step 5: gradient norm is not finite (nan)") and "step-0000004" in error
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step-0000002", "step-0000004"]
     verify(out / "checkpoints" / "step-0000004")
+    status = read_status(out)
+    assert status["state"] == "failed" and status["error"].startswith("step 5: gradient norm is not finite")
 
 
 def test_skip_policy_drops_the_bad_step_and_finishes(tiny_model, data, tmp_path):

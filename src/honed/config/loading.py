@@ -66,6 +66,21 @@ def _read_yaml(path: Path) -> tuple[dict, dict[str, int], str]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    return _parse_yaml(text, str(path))
+
+
+def load_config_text(text: str, source: str, base: Path, values: dict[str, Any] | None = None) -> RunConfig:
+    """A config from YAML text that is not a file yet (pasted into the studio), its relative paths taken from
+    `base`; errors name `source` and the line."""
+    raw, lines, _ = _parse_yaml(text, source)
+    _resolve_paths_against(raw, base)
+    for key, value in (values or {}).items():
+        _set_path(raw, key.split("."), value)
+        lines[key] = None
+    return validate(raw, source, lines)
+
+
+def _parse_yaml(text: str, path: str) -> tuple[dict, dict[str, int], str]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -12,6 +12,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from honed.metrics import score
+from honed.rundir import write_status
 
 log = logging.getLogger("honed")
 
@@ -71,6 +72,17 @@ class MetricsLogger(TrainerCallback):
             self.last_tokens, self.last_time = tokens, now
         with self.path.open("a") as out:
             out.write(json.dumps(row, allow_nan=True) + "\n")  # NaN stays visible, never hidden
+
+
+class StatusKeeper(TrainerCallback):
+    """The step reached, in the run's status.json, after every optimizer step (rundir.recording keeps the state)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            write_status(self.run_dir, "running", step=state.global_step, max_steps=state.max_steps)
 
 
 class ProgressBar(TrainerCallback):

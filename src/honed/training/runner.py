@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -89,9 +90,13 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     are extra transformers TrainerCallbacks."""
     setup = set_up(_as_config(config).for_training())
     claim_run_dir(setup)
-    trainer = build_trainer(setup, [*setup.method.callbacks(setup.model), *(callbacks or [])])
-    outcome = run(trainer, setup)
-    return finish(trainer, setup, outcome)
+    recorded = rundir.recording(setup.run_dir, stopped=(Interrupted, KeyboardInterrupt), precision=setup.precision.name,
+                                precision_reason=setup.precision.reason, trainable=setup.params["trainable"]) \
+        if setup.main else contextlib.nullcontext()
+    with recorded:
+        trainer = build_trainer(setup, [*setup.method.callbacks(setup.model), *(callbacks or [])])
+        outcome = run(trainer, setup)
+        return finish(trainer, setup, outcome)
 
 
 def set_up(config: RunConfig) -> Setup:

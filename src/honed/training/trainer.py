@@ -14,7 +14,7 @@ from honed.config.schema import RunConfig, TrainingConfig
 from honed.errors import UserError
 from honed.failures import STEP_NOTE
 from honed.training.attention import plan_attention
-from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, TokenTally
+from honed.training.callbacks import EarlyStopping, MetricsLogger, ProgressBar, StatusKeeper, TokenTally
 from honed.training.guards import NonFiniteGuard, SaveOnSignal
 from honed.precision import Precision
 
@@ -366,7 +366,8 @@ def honed_callbacks(setup, extra_callbacks: list) -> tuple[list, TokenTally, Sav
     from honed import rundir
 
     tally, signals = TokenTally(), SaveOnSignal()
-    callbacks = [MetricsLogger(setup.run_dir / rundir.METRICS_FILE, tally), ProgressBar(tally), signals,
+    callbacks = [MetricsLogger(setup.run_dir / rundir.METRICS_FILE, tally), StatusKeeper(setup.run_dir),
+                 ProgressBar(tally), signals,
                  *extra_callbacks]
     return callbacks, tally, signals
 

@@ -1,0 +1,65 @@
+"""The studio: one FastAPI app over a workspace folder, a router per concern (runs, new runs), one guard for all.
+
+`create_app(workspace)` is what `honed studio` serves and what the tests drive in-process; later concerns (review,
+the OpenAI-compatible API) come in as routers of the same app (`include`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import jinja2
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+
+from honed.errors import UserError
+from honed.studio.guard import Guard
+from honed.studio.trainings import Trainings
+from honed.studio.workspace import Workspace
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class Studio:
+    """What every router of one studio shares."""
+
+    def __init__(self, workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5):
+        self.workspace = Workspace(Path(workspace))
+        self.guard = Guard(token)
+        self.trainings = Trainings(self.workspace, poll_s)
+        self.upload_limit = int(upload_limit_mb * 1024 * 1024)
+        self.poll_s = poll_s
+        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+        self.templates = Jinja2Templates(env=environment)
+
+    def page(self, request: Request, template: str, **context):
+        response = self.templates.TemplateResponse(request, template, {"csrf": self.guard.csrf, **context})
+        self.guard.remember(request, response)
+        return response
+
+
+def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
+               start_queue: bool = True) -> FastAPI:
+    from honed.studio import data, launch, runs
+
+    studio = Studio(workspace, token, upload_limit_mb, poll_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if start_queue:
+            studio.trainings.start_background()
+        yield
+        studio.trainings.close()
+
+    app = FastAPI(title="honed studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.studio = studio
+    for router in (runs.router(studio), launch.router(studio), data.router(studio)):
+        app.include_router(router, dependencies=[Depends(studio.guard)])
+
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, error: UserError):
+        return JSONResponse({"error": str(error)}, status_code=400)
+
+    return app

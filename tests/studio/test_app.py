@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import honed
 from conftest import fake_run
 from honed.errors import UserError
 
@@ -38,15 +39,17 @@ def test_a_run_page_escapes_what_it_shows(workspace, studio):
     assert chart.headers["content-type"].startswith("image/svg+xml") and "<svg" in chart.text
 
 
-def test_two_runs_overlay_in_one_chart_with_their_colours(workspace, studio):
-    from honed.studio.charts import colour_of
+def test_two_runs_overlay_in_one_chart_each_in_its_own_colour_everywhere(workspace, studio):
+    from honed.studio.charts import PALETTE
 
-    fake_run(workspace / "a")
-    fake_run(workspace / "b", steps=3)
+    fake_run(workspace / "a", started=1000.0)
+    fake_run(workspace / "b", steps=3, started=2000.0)  # runs take the palette's colours in the order they started
     page = studio.get("/compare", params={"run": ["a", "b"]})
-    assert page.status_code == 200 and colour_of("a") in page.text and colour_of("b") in page.text
+    assert page.status_code == 200 and PALETTE[0] in page.text and PALETTE[1] in page.text
     chart = studio.get("/chart/loss.svg", params={"run": ["a", "b"]}).text
-    assert colour_of("a") in chart and colour_of("b") in chart
+    assert PALETTE[0] in chart and PALETTE[1] in chart
+    table = {row["name"]: row["colour"] for row in studio.get("/api/runs").json()["runs"]}
+    assert table == {"a": PALETTE[0], "b": PALETTE[1]}
 
 
 @pytest.mark.parametrize("path", ["../outside", "/etc/passwd", "data/../../outside", "link/secret.jsonl"])
@@ -177,6 +180,14 @@ def test_the_form_and_pasted_yaml_make_one_config_with_its_command_and_cost(work
     assert checked["command"] == "honed train runs/first.yaml --output runs/first"
     estimate = checked["estimate"]
     assert (estimate["rows"], estimate["steps"], estimate["tokens_per_s"]) == (24, 5, None)  # nothing measured yet
+    trained = honed.train(load_config(values={"model": str(tiny_model), "data.train": str(workspace / "data/train.jsonl"),
+                                              "training.max_steps": 1, "method": "lora", "method.r": 4,
+                                              "output": str(workspace / "runs/measured")}))
+    summary = json.loads((trained / "summary.json").read_text())
+    assert estimate["trainable"] == summary["parameters"]["trainable"]
+    again = studio.post("/api/config", json={"name": "second", "values": values}).json()["estimate"]
+    assert again["tokens_per_s"] == summary["tokens_per_s"] and again["measured_on"] == 1  # the run just recorded
+    assert again["seconds"] == pytest.approx(again["tokens"] / summary["tokens_per_s"])
     pasted = studio.post("/api/config", json={"name": "first", "yaml": checked["yaml"]}).json()
     assert pasted["yaml"] == checked["yaml"]
     config = load_config(values={"model": str(tiny_model), "data.train": str(workspace / "data/train.jsonl"),

@@ -1,5 +1,6 @@
 """Charts of runs as SVG, drawn by matplotlib on the server (no chart library is shipped for the browser): loss per
-step, train solid and validation dashed, and real tokens/s; one colour per run on every page."""
+step, train solid and validation dashed, and real tokens/s. A run's colour is the same on every page: runs take the
+palette's colours in the order they started, so runs started one after another never share one."""
 
 from __future__ import annotations
 
@@ -11,20 +12,25 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf"]  # matplotlib's tab10
 
 
+def colours(names_by_start: list[str]) -> dict[str, str]:
+    """Run name -> colour, from the workspace's runs in the order they started."""
+    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names_by_start)}
+
+
 def colour_of(name: str) -> str:
-    """A run's colour, the same on every page and after a restart."""
+    """A colour for a run the workspace does not list yet (queued): stable, from its name."""
     return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
 
 
-def metric_chart(series: list[tuple[str, list[dict]]], kind: str = "loss") -> str:
-    """`series`: (run name, its metrics.jsonl rows). kind 'loss' (train and validation) or 'speed' (tokens/s)."""
+def metric_chart(series: list[tuple[str, str, list[dict]]], kind: str = "loss") -> str:
+    """`series`: (run name, its colour, its metrics.jsonl rows). kind 'loss' (train and validation) or 'speed'
+    (tokens/s)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7.2, 3.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     values = []
-    for name, rows in series:
-        colour = colour_of(name)
+    for name, colour, rows in series:
         lines = [("tokens_per_s", "-", "")] if kind == "speed" else [("loss", "-", "train"),
                                                                      ("eval_loss", "--", "validation")]
         for key, style, what in lines:

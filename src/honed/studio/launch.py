@@ -125,7 +125,30 @@ def estimate(config: RunConfig, workspace) -> dict:
     same = [row for row in similar if row["technique"] == config.method.name] or similar
     speed = statistics.median(row["tokens_per_s"] for row in same) if same else None
     memory = [row["peak_rss_mb"] for row in same if row.get("peak_rss_mb")]
-    return {"rows": stats.rows, "tokens_per_epoch": stats.tokens, "truncated": stats.truncated,
+    parameters = trainable_parameters(config, tokenizer)
+    return {**parameters, "rows": stats.rows, "tokens_per_epoch": stats.tokens, "truncated": stats.truncated,
             "dropped": stats.dropped_no_supervised_tokens, "steps": steps, "tokens": tokens,
             "tokens_per_s": speed, "seconds": tokens / speed if speed else None,
             "peak_memory_mb": max(memory) if memory else None, "measured_on": len(same)}
+
+
+def trainable_parameters(config: RunConfig, tokenizer) -> dict:
+    """The technique applied to the model built on the meta device (shapes, no weights: a second or two), counted."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from honed.methods import BuildContext, get_method
+    from honed.models import resolve_model_path
+
+    try:
+        model_config = AutoConfig.from_pretrained(resolve_model_path(config.model),
+                                                  trust_remote_code=config.trust_remote_code)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(model_config, trust_remote_code=config.trust_remote_code)
+            context = BuildContext(total_steps=config.training.max_steps or 1, tokenizer=tokenizer,
+                                   init_text=getattr(config.method, "init_text", None))
+            model = get_method(config.method.name).wrap(model, config.method, context)
+    except Exception as error:  # noqa: BLE001 - an estimate: say why it is missing rather than fail the form
+        return {"trainable": None, "parameters": None, "parameters_unknown": str(error).splitlines()[0][:200]}
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "parameters": sum(p.numel() for p in model.parameters())}

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import time
+from pathlib import Path
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -13,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from honed import rundir
 from honed.errors import UserError
 from honed.studio.charts import colour_of, metric_chart
-from honed.studio.workspace import TRASH_DIR, read_metrics, run_row
+from honed.studio.workspace import TRASH_DIR, read_metrics, run_colours, run_row
 
 LOG_TAIL_LINES = 40
 
@@ -26,18 +27,17 @@ def router(studio) -> APIRouter:
         rows = [run_row(workspace, path) for path in workspace.run_dirs()]
         known = {row["name"] for row in rows}
         for entry in trainings.waiting():  # queued, or started but not yet writing its run directory
-            name = workspace.relative(rundir_path(entry))
+            name = workspace.relative(Path(entry["run_dir"]))
             if name not in known:
                 rows.append({"name": name, "state": "queued" if entry["state"] == "queued" else "starting",
                              "technique": "", "model": "", "data": "", "step": 0, "started": entry["queued"]})
+        palette = run_colours(workspace)
         for row in rows:
-            row["colour"] = colour_of(row["name"])
+            row["colour"] = palette.get(row["name"]) or colour_of(row["name"])
         return {"runs": sorted(rows, key=lambda r: -(r.get("started") or 0)), "queue": trainings.waiting()}
 
-    def rundir_path(entry):
-        from pathlib import Path
-
-        return Path(entry["run_dir"])
+    def colour(name: str) -> str:
+        return run_colours(workspace).get(name) or colour_of(name)
 
     @routes.get("/")
     def runs_page(request: Request):
@@ -54,10 +54,10 @@ def router(studio) -> APIRouter:
             queued = [e for e in trainings.waiting() if e["run_dir"] == str(path)]
             if not queued:
                 raise UserError(f"{name}: not a run directory of this workspace")
-            return studio.page(request, "run.html", run={"name": name, "state": "queued", "colour": colour_of(name)},
+            return studio.page(request, "run.html", run={"name": name, "state": "queued", "colour": colour(name)},
                                log=trainings.log_of(path), config="", command=" ".join(queued[0]["command"])
                                if "command" in queued[0] else "")
-        return studio.page(request, "run.html", run={**run_row(workspace, path), "colour": colour_of(name)},
+        return studio.page(request, "run.html", run={**run_row(workspace, path), "colour": colour(name)},
                            log=_log_tail(path) or trainings.log_of(path),
                            config=(path / rundir.CONFIG_FILE).read_text(),
                            command=f"honed train {name}/{rundir.CONFIG_FILE} --output {name}")
@@ -93,14 +93,16 @@ def router(studio) -> APIRouter:
     def chart(kind: str, run: list[str] = Query(default=[])):
         if kind not in ("loss", "speed"):
             raise UserError(f"no chart {kind!r}: loss or speed")
-        series = [(name, read_metrics(workspace.inside(name))) for name in run]
+        palette = run_colours(workspace)
+        series = [(name, palette.get(name) or colour_of(name), read_metrics(workspace.inside(name))) for name in run]
         return Response(metric_chart(series, kind), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     @routes.get("/compare")
     def compare_page(request: Request, run: list[str] = Query(default=[])):
         if len(run) < 2:
             raise UserError("pick two or more runs to compare")
-        rows = [{**run_row(workspace, workspace.run(name)), "colour": colour_of(name)} for name in run]
+        palette = run_colours(workspace)
+        rows = [{**run_row(workspace, workspace.run(name)), "colour": palette.get(name)} for name in run]
         return studio.page(request, "compare.html", runs=rows, names=run)
 
     @routes.post("/api/stop/{name:path}")

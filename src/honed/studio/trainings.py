@@ -54,13 +54,21 @@ class Trainings:
         """Queues `honed train CONFIG --output RUN_DIR` (with --resume auto to continue a stopped run)."""
         with self._lock:
             entries = self.entries()
-            if any(e["run_dir"] == str(run_dir) and e["state"] in ("queued", "started") for e in entries):
+            if any(e["run_dir"] == str(run_dir) and self._busy(e) for e in entries):
                 raise UserError(f"{self.workspace.relative(run_dir)} is already queued or training")
             entry = {"id": uuid.uuid4().hex[:12], "config": str(config), "run_dir": str(run_dir), "resume": resume,
                      "state": "queued", "queued": time.time()}
             self._save([*entries, entry])
         self.tick()
         return entry
+
+    @staticmethod
+    def _busy(entry: dict) -> bool:
+        """Queued, or training. A stopped run's process may still be exiting: a resume queued meanwhile waits for it
+        (one training at a time), so it does not count."""
+        if entry["state"] == "queued":
+            return True
+        return entry["state"] == "started" and rundir.read_status(entry["run_dir"]).get("state") == "running"
 
     def stop(self, run_dir: Path) -> str:
         """SIGTERM to a training (it saves a checkpoint and exits 143), or a queued one taken off the queue."""

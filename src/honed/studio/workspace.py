@@ -70,6 +70,17 @@ class Workspace:
         return found
 
 
+def run_colours(workspace: Workspace) -> dict[str, str]:
+    """Each run's colour on every page (honed.studio.charts.colours)."""
+    from honed.studio.charts import colours
+
+    started = []
+    for path in workspace.run_dirs():
+        status = rundir.read_status(path)
+        started.append((status.get("started") or _mtime(path / rundir.CONFIG_FILE), workspace.relative(path)))
+    return colours([name for _, name in sorted(started)])
+
+
 def run_row(workspace: Workspace, path: Path) -> dict:
     """One line of the runs table."""
     summary = _json(path / rundir.SUMMARY_FILE) or {}

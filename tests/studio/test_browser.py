@@ -1,0 +1,150 @@
+"""The studio end to end in a real headless Chromium, on a tiny model: upload data and see what honed makes of it,
+launch a LoRA run from the form, watch its loss chart grow, stop it, resume it, and find the same weights as a run
+that was never stopped; then overlay two runs.
+
+Chromium and its driver come from Debian (`.ci/run` installs them when missing); the test skips without them.
+Set HONED_SCREENSHOTS=DIR to save each page as a PNG at 1280x800 (how docs/studio-*.png were made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROWS
+from tiny import write_jsonl
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def served(workspace):
+    import uvicorn
+
+    from honed.studio import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(workspace, poll_s=0.25), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_upload_launch_watch_stop_resume_and_overlay(workspace, served, browser, tiny_model, tmp_path):
+    from safetensors.torch import load_file
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    shots = os.environ.get("HONED_SCREENSHOTS")
+
+    def shot(name: str) -> None:
+        if shots:
+            browser.save_screenshot(str(Path(shots) / f"studio-{name}.png"))
+
+    def typed(element_id: str, value: str) -> None:
+        element = browser.find_element(By.ID, element_id)
+        element.clear()
+        element.send_keys(value)
+
+    # Data: upload a file and see its shape, lengths and rows as the model sees them
+    mine = write_jsonl(tmp_path / "parcels.jsonl", [{"prompt": "<script>alert(1)</script>", "completion": "ok"}] + ROWS)
+    browser.get(served + "/data")
+    typed("model", str(tiny_model))
+    browser.find_element(By.ID, "upload").send_keys(str(mine))
+    wait.until(seen.text_to_be_present_in_element((By.ID, "facts"), "prompt_completion"))
+    assert "uploads/parcels.jsonl" in browser.find_element(By.ID, "facts").text
+    wait.until(lambda b: b.execute_script("const i = document.getElementById('histogram');"
+                                          "return i.complete && i.naturalWidth > 0"))
+    assert "<script>alert(1)</script>" in browser.find_element(By.ID, "preview").text  # shown as text
+    shot("data")
+
+    # New run from the form
+    browser.get(served + "/new")
+    typed("name", "parcels-lora")
+    typed("model", str(tiny_model))
+    typed("data.train", "uploads/parcels.jsonl")
+    typed("training.max_steps", "400")
+    for summary in browser.find_elements(By.TAG_NAME, "summary"):
+        summary.click()
+    typed("training.logging_steps", "10")
+    typed("training.warmup", "0")
+    browser.find_element(By.ID, "check").click()
+    wait.until(seen.text_to_be_present_in_element((By.ID, "command"), "honed train runs/parcels-lora.yaml"))
+    browser.execute_script("document.getElementById('result').scrollIntoView()")
+    shot("new")
+    browser.find_element(By.ID, "launch").click()
+    wait.until(seen.url_contains("/run/runs/parcels-lora"))
+
+    # Live: the loss chart gains points while it trains; then stop it
+    counts = set()
+    deadline = time.monotonic() + 120
+    while len(counts) < 3 and time.monotonic() < deadline:
+        state = browser.find_element(By.ID, "state").text
+        points = int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-points") or -1)
+        assert state in ("queued", "starting", "running"), state
+        if state == "running" and points > 0:
+            counts.add(points)
+        time.sleep(0.1)
+    assert len(counts) >= 3, counts
+    shot("run")
+    browser.find_element(By.ID, "stop").click()
+    wait.until(seen.text_to_be_present_in_element((By.ID, "state"), "stopped"))
+    run = workspace / "runs" / "parcels-lora"
+    assert list((run / "checkpoints").glob("step-*")) and not (run / "adapter").exists()
+
+    # Resume: it finishes with the weights of a run that never stopped
+    browser.find_element(By.ID, "resume").click()
+    wait.until(seen.text_to_be_present_in_element((By.ID, "state"), "finished"))
+    reference = workspace / "runs" / "reference"  # the same config, never stopped (after: two trainings at once crawl)
+    subprocess.run([sys.executable, "-m", "honed", "train", str(workspace / ".honed-studio/configs/parcels-lora.yaml"),
+                    "--output", str(reference)], check=True, capture_output=True, timeout=300)
+    resumed, whole = (load_file(str(path / "adapter/adapter_model.safetensors")) for path in (run, reference))
+    assert resumed.keys() == whole.keys() and all((resumed[k] - whole[k]).abs().max() <= 1e-6 for k in whole)
+
+    # Runs: both in the table; select them and see the curves overlaid
+    browser.get(served + "/")
+    wait.until(seen.text_to_be_present_in_element((By.ID, "runs"), "runs/reference"))
+    for row in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr"):
+        row.find_element(By.TAG_NAME, "input").click()
+    shot("runs")
+    browser.find_element(By.ID, "compare").click()
+    wait.until(seen.url_contains("/compare?"))
+    assert "2 runs side by side" in browser.find_element(By.TAG_NAME, "h1").text
+    wait.until(lambda b: all(b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+                             for img in b.find_elements(By.TAG_NAME, "img")))
+    shot("compare")

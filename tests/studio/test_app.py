@@ -198,3 +198,49 @@ def test_the_form_and_pasted_yaml_make_one_config_with_its_command_and_cost(work
     assert checked["yaml"] == to_yaml(config)
     broken = studio.post("/api/config", json={"name": "first", "yaml": "model: x\ntraining:\n  epochz: 1\n"})
     assert broken.status_code == 422 and broken.json()["error"].startswith("YAML:3: training.epochz: unknown key")
+
+
+def test_every_page_works_offline_with_nothing_from_elsewhere(workspace, studio, tiny_model):
+    """No asset from a CDN or any other host: every src, href and url() of every page stays in the studio."""
+    import re
+
+    fake_run(workspace / "a")
+    fake_run(workspace / "b")
+    pages = ["/", "/run/a", "/compare?run=a&run=b", "/new", "/data"]
+    for url in pages:
+        page = studio.get(url)
+        assert page.status_code == 200, url
+        links = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)|url\(\s*["']?([^)"']+)""", page.text)
+        outside = [link for pair in links for link in pair if link and re.match(r"^(?:[a-z]+:)?//", link)]
+        assert outside == [], (url, outside)
+        assert "fetch(\"http" not in page.text and "import " not in page.text.split("<script>")[-1][:0]
+
+
+def test_model_pickers_offer_the_default_model_and_models_in_the_workspace(workspace, studio, tiny_model):
+    import shutil
+
+    shutil.copytree(tiny_model, workspace / "models" / "mine")
+    (workspace / "models" / "small.gguf").write_bytes(b"GGUF")
+    page = studio.get("/new").text
+    for choice in ("smollm2-135m", "models/mine", "models/small.gguf"):
+        assert f'<option value="{choice}">' in page
+    values = {"model": "models/mine", "data.train": "data/train.jsonl", "training.max_steps": "2"}
+    checked = studio.post("/api/config", json={"name": "mine", "values": values}).json()
+    assert f"model: {workspace / 'models' / 'mine'}" in checked["yaml"]
+
+
+def test_a_config_file_of_the_workspace_keeps_its_own_relative_paths(workspace, studio, tiny_model):
+    (workspace / "configs").mkdir()
+    (workspace / "configs" / "parcels.yaml").write_text(
+        f"model: {tiny_model}\ndata:\n  train: ../data/train.jsonl\ntraining:\n  max_steps: 3\n")
+    text = studio.get("/api/text", params={"file": "configs/parcels.yaml"}).json()["text"]
+    checked = studio.post("/api/config", json={"name": "from-file", "yaml": text,
+                                               "source": "configs/parcels.yaml"}).json()
+    assert f"train: {workspace / 'data' / 'train.jsonl'}" in checked["yaml"]
+    assert studio.get("/api/text", params={"file": "data/train.jsonl"}).status_code == 400
+
+
+def test_a_model_outside_the_workspace_is_taken_by_its_absolute_path(workspace, studio, tiny_model):
+    values = {"model": str(tiny_model), "data.train": "data/train.jsonl", "training.max_steps": "2"}
+    checked = studio.post("/api/config", json={"name": "abs", "values": values})
+    assert checked.status_code == 200 and f"model: {tiny_model}" in checked.json()["yaml"]

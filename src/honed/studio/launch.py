@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from honed.config import RunConfig, load_config, to_yaml
 from honed.errors import UserError
 from honed.studio.form import form_sections, values_to_config
-from honed.studio.workspace import STUDIO_DIR, run_row
+from honed.studio.workspace import STUDIO_DIR, model_choices, run_row
 
 RUNS_DIR = "runs"  # where the studio puts the runs it launches, inside the workspace
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -28,7 +28,16 @@ def router(studio) -> APIRouter:
     @routes.get("/new")
     def new_page(request: Request):
         return studio.page(request, "new.html", form=form_sections(), files=workspace.files(),
+                           models=model_choices(workspace), configs=workspace.files((".yaml", ".yml")),
                            name=f"run-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    @routes.get("/api/text")
+    def text_file(file: str):
+        """A config file of the workspace, to edit in the YAML box."""
+        path = workspace.inside(file)
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            raise UserError(f"{file}: not a YAML file in the workspace")
+        return {"file": file, "text": path.read_text(encoding="utf-8", errors="replace")}
 
     @routes.post("/api/config")
     async def check(request: Request):
@@ -71,12 +80,17 @@ def _config_of(body: dict, studio) -> tuple[RunConfig, str]:
     if run_dir.exists() or any(e["run_dir"] == str(run_dir) for e in studio.trainings.waiting()):
         raise UserError(f"name: {RUNS_DIR}/{name} exists already; choose another name (nothing is overwritten)")
     if body.get("yaml"):
-        config = load_config_text(str(body["yaml"]), "YAML", workspace.root)
+        source = str(body.get("source") or "")  # the workspace file the YAML came from: its relative paths' base
+        base = workspace.inside(source).parent if source else workspace.root
+        config = load_config_text(str(body["yaml"]), source or "YAML", base)
     else:
         values = values_to_config(body.get("values") or {})
         for key in ("data.train", "data.validation", "data.test"):
             if key in values:
                 values[key] = str(workspace.inside(values[key]))
+        model = values.get("model", "")
+        if model and not Path(model).is_absolute() and (workspace.root / model).exists():  # a workspace model
+            values["model"] = str(workspace.inside(values["model"]))
         method = values.pop("method.name", "lora")
         config = load_config(None, [f"{k}={v}" for k, v in values.items()], {"method": method})
     for key, path in (("data.train", config.data.train), ("data.validation", config.data.validation),

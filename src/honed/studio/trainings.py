@@ -126,13 +126,7 @@ class Trainings:
         process = self._processes.get(entry["id"])
         if process is not None:
             return process.poll() is None
-        try:  # started by an earlier studio
-            os.kill(int(entry["pid"]), 0)
-        except (ProcessLookupError, KeyError, ValueError):
-            return False
-        except PermissionError:
-            return True
-        return True
+        return _alive(int(entry.get("pid", 0)))  # started by an earlier studio
 
     def _start(self, entry: dict) -> None:
         command = [sys.executable, "-m", "honed", "train", entry["config"], "--output", entry["run_dir"]]
@@ -155,3 +149,22 @@ class Trainings:
                 except OSError:
                     return ""
         return ""
+
+
+def _alive(pid: int) -> bool:
+    """A process still running. A child of this process that has exited is reaped here (else it would linger as a
+    zombie, which `kill(pid, 0)` still finds)."""
+    if pid <= 0:
+        return False
+    try:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False
+    except ChildProcessError:
+        pass  # not our child: an earlier studio started it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

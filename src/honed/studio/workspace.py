@@ -70,6 +70,25 @@ class Workspace:
         return found
 
 
+def model_choices(workspace: Workspace) -> list[str]:
+    """What the model pickers offer: the default model, model folders and GGUF files in the workspace, and the models
+    honed has converted into $HONED_HOME."""
+    from honed.config.schema import DEFAULT_MODEL
+    from honed.models.cache import honed_home
+
+    choices = [DEFAULT_MODEL]
+    for folder, subfolders, files in os.walk(workspace.root):
+        subfolders[:] = sorted(d for d in subfolders if d not in _SKIPPED and not d.startswith("."))
+        if "config.json" in files and any(f.endswith(".safetensors") for f in files):
+            choices.append(workspace.relative(Path(folder)))
+            subfolders[:] = []
+        choices += [workspace.relative(Path(folder) / f) for f in sorted(files) if f.endswith(".gguf")]
+    home = honed_home() / "models"
+    if home.is_dir():
+        choices += sorted(str(path) for path in home.iterdir() if (path / "config.json").is_file())
+    return choices
+
+
 def run_colours(workspace: Workspace) -> dict[str, str]:
     """Each run's colour on every page (honed.studio.charts.colours)."""
     from honed.studio.charts import colours
@@ -105,7 +124,7 @@ def run_row(workspace: Workspace, path: Path) -> dict:
         "tokens_per_s": summary.get("tokens_per_s", speeds[-1] if speeds else None),
         "started": started,
         "duration_s": summary.get("wall_time_s", (status.get("updated") or started) - started),
-        "peak_rss_mb": summary.get("peak_rss_mb"),
+        "peak_rss_mb": summary.get("peak_rss_mb", status.get("peak_rss_mb")),
         "trainable": (summary.get("parameters") or {}).get("trainable", status.get("trainable")),
         "precision": summary.get("precision") or status.get("precision"),
         "precision_reason": summary.get("precision_reason") or status.get("precision_reason"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from honed.hardware import peak_memory_mb
 from honed.metrics import score
 from honed.rundir import write_status
 
@@ -82,7 +83,7 @@ class StatusKeeper(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            write_status(self.run_dir, "running", step=state.global_step, max_steps=state.max_steps)
+            write_status(self.run_dir, "running", step=state.global_step, max_steps=state.max_steps, **peak_memory_mb())
 
 
 class ProgressBar(TrainerCallback):

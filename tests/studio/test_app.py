@@ -244,3 +244,44 @@ def test_a_model_outside_the_workspace_is_taken_by_its_absolute_path(workspace, 
     values = {"model": str(tiny_model), "data.train": "data/train.jsonl", "training.max_steps": "2"}
     checked = studio.post("/api/config", json={"name": "abs", "values": values})
     assert checked.status_code == 200 and f"model: {tiny_model}" in checked.json()["yaml"]
+
+
+def test_a_failed_run_shows_its_error_and_log_and_archiving_moves_it_aside(workspace, studio):
+    run = fake_run(workspace / "runs" / "broken", state="failed", error="step 5: gradient norm is not finite (nan)")
+    (run / "train.log").write_text("".join(f"line {i}\n" for i in range(100)) + "failed: step 5: not finite\n")
+    page = studio.get("/run/runs/broken").text
+    assert "step 5: gradient norm is not finite (nan)" in page and "failed: step 5: not finite" in page
+    assert "line 99" in page and "line 10\n" not in page  # the log's tail
+    fake_run(workspace / "runs" / "busy", state="running")
+    refused = studio.post("/api/archive/runs/busy")
+    assert refused.status_code == 400 and "stop it" in refused.json()["error"]
+    moved = studio.post("/api/archive/runs/broken").json()["moved_to"]
+    assert moved.startswith(".honed-trash/runs__broken-") and (workspace / moved / "train.log").is_file()
+    assert not run.exists() and [r["name"] for r in studio.get("/api/runs").json()["runs"]] == ["runs/busy"]
+
+
+def test_honed_studio_serves_the_workspace(workspace):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fake_run(workspace / "runs" / "done")
+    process = subprocess.Popen([sys.executable, "-m", "honed", "studio", "--workspace", str(workspace), "--port",
+                                str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"open http://127.0.0.1:{port}/" in process.stdout.readline()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=5) as response:
+                    assert [run["name"] for run in json.load(response)["runs"]] == ["runs/done"]
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,42 +1,20 @@
-"""A workspace with data and run directories as training writes them, and the studio over it, in-process."""
+"""A workspace with data, and the studio over it, in-process."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tiny import write_jsonl
-
-ROWS = [{"prompt": f"Question {i}: where is parcel {i}?", "completion": f"Parcel {i} arrives in {i % 5 + 1} days."}
-        for i in range(24)]
-
-
-def fake_run(folder: Path, state: str = "finished", steps: int = 6, technique: str = "lora", **status) -> Path:
-    """A run directory as honed.rundir lays it out (config, metrics, status, and a summary once finished)."""
-    folder.mkdir(parents=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump({"model": "smollm2-135m", "method": {"name": technique},
-                                                        "data": {"train": "/data/support.jsonl"}}))
-    rows = [{"step": s, "loss": 3.0 / s, "tokens_per_s": 100.0 + s} for s in range(1, steps + 1)]
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    started = time.time() - 60
-    (folder / "status.json").write_text(json.dumps({"state": state, "pid": os.getpid(), "step": steps,
-                                                    "max_steps": 10, "started": started, "updated": time.time(),
-                                                    **status}))
-    if state == "finished":
-        (folder / "summary.json").write_text(json.dumps({"final_train_loss": 0.5, "tokens_per_s": 123.0,
-                                                         "wall_time_s": 42.0, "steps": steps, "peak_rss_mb": 900}))
-    return folder
+from workspaces import ROWS
 
 
 @pytest.fixture
 def workspace(tmp_path) -> Path:
     root = tmp_path / "workspace"
-    write_jsonl(root / "data" / "train.jsonl", ROWS) if (root / "data").mkdir(parents=True) is None else None
+    (root / "data").mkdir(parents=True)
+    write_jsonl(root / "data" / "train.jsonl", ROWS)
     write_jsonl(root / "data" / "test.jsonl", ROWS[:3] + [{"prompt": "New question?", "completion": "New answer."}])
     return root
 
@@ -50,5 +28,4 @@ def studio(workspace):
     app = create_app(workspace, start_queue=False)
     client = TestClient(app)
     client.headers["X-CSRF-Token"] = app.state.studio.guard.csrf
-    client.app_state = app.state.studio
     return client

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import honed
-from conftest import fake_run
+from workspaces import fake_run
 from honed.errors import UserError
 
 

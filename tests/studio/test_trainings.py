@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROWS
+from workspaces import ROWS
 from honed import rundir
 from honed.config import load_config, to_yaml
 from honed.studio.trainings import Trainings

@@ -101,7 +101,8 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tiny_model, data, tmp_
     assert "resuming from" in result.stderr and "step-0000004" in result.stderr
 
     assert _losses(killed) == _losses(reference)
-    assert read_status(killed) | {"updated": 0, "pid": 0} == read_status(reference) | {"updated": 0, "pid": 0}
+    same = ("state", "step", "max_steps", "precision", "trainable")
+    assert [read_status(killed)[key] for key in same] == [read_status(reference)[key] for key in same]
     assert read_status(killed)["state"] == "finished" and read_status(killed)["step"] == read_status(killed)["max_steps"]
     _assert_same(_tensors(killed / artifact), _tensors(reference / artifact))
     if method["name"] == "adalora":  # the pattern fixed at step 4 from the restored averages, as saved

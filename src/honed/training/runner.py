@@ -90,13 +90,18 @@ def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) ->
     are extra transformers TrainerCallbacks."""
     setup = set_up(_as_config(config).for_training())
     claim_run_dir(setup)
-    recorded = rundir.recording(setup.run_dir, stopped=(Interrupted, KeyboardInterrupt), precision=setup.precision.name,
-                                precision_reason=setup.precision.reason, trainable=setup.params["trainable"]) \
-        if setup.main else contextlib.nullcontext()
-    with recorded:
+    with recorded(setup):
         trainer = build_trainer(setup, [*setup.method.callbacks(setup.model), *(callbacks or [])])
         outcome = run(trainer, setup)
         return finish(trainer, setup, outcome)
+
+
+def recorded(setup: Setup):
+    """status.json and train.log kept in the run directory while it trains (rank 0 only)."""
+    if not setup.main:
+        return contextlib.nullcontext()
+    return rundir.recording(setup.run_dir, stopped=(Interrupted, KeyboardInterrupt), precision=setup.precision.name,
+                            precision_reason=setup.precision.reason, trainable=setup.params["trainable"])
 
 
 def set_up(config: RunConfig) -> Setup:

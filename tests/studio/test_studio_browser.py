@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROWS
+from workspaces import ROWS
 from tiny import write_jsonl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

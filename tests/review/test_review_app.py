@@ -23,7 +23,7 @@ def request(server, method: str, path: str, form: dict | None = None, headers: d
     response = connection.getresponse()
     data = response.read().decode()
     connection.close()
-    return response.status, dict(response.getheaders()), data
+    return response.status, response.headers, data  # case-insensitive, as HTTP header names are
 
 
 def same_origin(server) -> dict:

@@ -20,20 +20,21 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body>{body}</body></html>")
 
 
-def start_page(meta: dict, items: int, token_query: str) -> str:
+def start_page(meta: dict, items: int, token_query: str, base: str = "") -> str:
     token_field = _token_field(token_query)
     return _page("honed review", f"""
 <h1>Blind review</h1>
 <p>{items} prompts, two answers each, shown in a random order. Nobody sees which model wrote which.</p>
-<form method=get action="/review">{token_field}
+<form method=get action="{escape(base)}/review">{token_field}
 <label>Your name <input name=reviewer id=reviewer required maxlength=64 autofocus></label>
 <button type=submit>Start or resume</button></form>
-<p><a href="/results{escape(token_query)}">Results</a></p>""")
+<p><a href="{escape(base)}/results{escape(token_query)}">Results</a></p>""")
 
 
-def review_page(item, reviewer: str, done: int, total: int, answers, form_token: str, token_query: str) -> str:
+def review_page(item, reviewer: str, done: int, total: int, answers, form_token: str, token_query: str,
+                base: str = "") -> str:
     bar = f'<progress id=progress value="{done}" max="{total}"></progress><p id=count>{done} of {total} rated</p>'
-    results_link = f'<a href="/results{escape(token_query)}">Results</a>'
+    results_link = f'<a href="{escape(base)}/results{escape(token_query)}">Results</a>'
     if item is None:
         return _page("review done", f"<h1>All done, {escape(reviewer)}</h1>{bar}<p>{results_link}</p>")
     left, right = answers
@@ -47,7 +48,7 @@ def review_page(item, reviewer: str, done: int, total: int, answers, form_token:
 <div class=prompt id=prompt>{escape(item.prompt)}</div>
 <div class=answers><div class=answer id=left><b>Left</b>\n{escape(left)}</div>
 <div class=answer id=right><b>Right</b>\n{escape(right)}</div></div>
-<form method=post action="/rate" id=rate>
+<form method=post action="{escape(base)}/rate" id=rate>
 <input type=hidden name=item_id value="{item.id}"><input type=hidden name=reviewer value="{escape(reviewer)}">
 <input type=hidden name=form_token value="{escape(form_token)}">{_token_field(token_query)}
 <input type=hidden name=choice id=choice value="">
@@ -69,7 +70,7 @@ document.addEventListener('keydown', e => {{
 </script>""")
 
 
-def results_page(summary: dict, token_query: str) -> str:
+def results_page(summary: dict, token_query: str, base: str = "") -> str:
     labels = summary["labels"]
     rows = ""
     for side in ("a", "b"):
@@ -101,7 +102,8 @@ def results_page(summary: dict, token_query: str) -> str:
  if criteria else ''}
 <h2>Agreement</h2>{agree}
 {f'<h2>Most disagreement</h2><ul>{disagreements}</ul>' if disagreements else ''}
-<p><a href="/results.csv{escape(token_query)}">CSV</a> <a href="/results.json{escape(token_query)}">JSON</a></p>""")
+<p><a href="{escape(base)}/results.csv{escape(token_query)}">CSV</a>
+<a href="{escape(base)}/results.json{escape(token_query)}">JSON</a></p>""")
 
 
 def _token_field(token_query: str) -> str:

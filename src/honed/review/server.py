@@ -1,7 +1,8 @@
 """The review web app: one prompt at a time, two answers in a blind random order, keyboard shortcuts, results.
 
-Standard-library HTTP server and hand-written HTML: a handful of pages, no framework to install. Every dynamic value
-is HTML-escaped; no request parameter names a file; posts must come from this site and carry the reviewer's token.
+A FastAPI router over one review's store: `honed review` serves it alone (make_review_server), and the studio mounts
+it under a prefix. Every dynamic value is HTML-escaped (pages.py); no request parameter names a file; posts must come
+from this site and carry the reviewer's form token; with a token, every request needs it (query, form or cookie).
 """
 
 from __future__ import annotations
@@ -10,186 +11,158 @@ import hmac
 import html
 import json
 import logging
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlparse
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from honed.errors import UserError
 from honed.review.pages import results_page, review_page, start_page
 from honed.review.results import csv_export, results
 from honed.review.stats import CHOICES
 from honed.review.store import CRITERIA, Store
-from honed.serve.server import is_loopback
+from honed.serve.server import Server, is_loopback
 
 log = logging.getLogger("honed")
 MAX_FORM_BYTES = 64 * 1024
 MAX_NAME = 64
+COOKIE = "honed_review_token"
+_HEADERS = {"X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                                       "form-action 'self'"}
 
 
-def make_review_server(store: Store, host: str = "127.0.0.1", port: int = 8765,
-                       token: str | None = None) -> ThreadingHTTPServer:
+def make_review_server(store: Store, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> Server:
     if not is_loopback(host) and not token:
         raise UserError(f"--host {host} reaches beyond this machine: pass --token SECRET (open the printed URL, "
                         "which carries it), or bind to 127.0.0.1")
-
-    class Handler(_Handler):
-        pass
-
-    Handler.store, Handler.token = store, token
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return Server(make_review_app(store, token), host, port)
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+def make_review_app(store: Store, token: str | None = None, base: str = "") -> FastAPI:
+    """The review alone in an app of its own: what `honed review` serves at the root, and what the studio mounts
+    at `base` (its pages link there)."""
+    app = FastAPI(title="honed review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(review_router(store, token, base, prefix=""))
+
+    @app.exception_handler(HTTPException)
+    async def plain(request: Request, error: HTTPException):
+        return PlainTextResponse(str(error.detail), status_code=error.status_code, headers=_HEADERS)
+
+    return app
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "honed-review"
-    store: Store
-    token: str | None
+def review_router(store: Store, token: str | None = None, base: str = "", prefix: str | None = None) -> APIRouter:
+    """The review's pages, linking under `base` (e.g. '/reviews/3' in the studio) and routed under `prefix` (base,
+    unless the app is mounted there). Its own token guards it, so a reviewer's link opens these pages and nothing
+    else of the app around it."""
 
-    def log_message(self, format, *args):
-        log.debug("%s %s", self.address_string(), format % args)
+    async def guard(request: Request) -> None:
+        if token is None:
+            return
+        sent = request.query_params.get("token") or request.cookies.get(COOKIE, "")
+        if not sent and request.method == "POST":  # the form's hidden field (the body is kept for the route)
+            sent = _one(await _form(request), "token")
+        if not hmac.compare_digest(sent.encode(), token.encode()):
+            raise HTTPException(401, "this review needs its token: open the URL printed by honed review")
 
-    def do_GET(self):
-        self._answer(self._get)
+    routes = APIRouter(prefix=base if prefix is None else prefix, dependencies=[Depends(guard)])
+    token_query = f"?token={quote(token)}" if token else ""
 
-    def do_POST(self):
-        self._answer(self._post)
+    def page(text: str, status: int = 200, kind: str = "text/html; charset=utf-8") -> Response:
+        response = Response(text, status_code=status, media_type=kind, headers=_HEADERS)
+        if token:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=base or "/")
+        return response
 
-    def _answer(self, handle):
-        try:
-            handle()
-        except HttpError as error:
-            self._send(error.status, "text/plain; charset=utf-8", error.message.encode())
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except Exception:
-            log.exception("review request failed")
-            self._send(500, "text/plain; charset=utf-8", b"internal error")
+    @routes.get("/")
+    def start():
+        return page(start_page(store.meta(), store.item_count(), token_query, base))
 
-    # routes
-
-    def _get(self):
-        url = urlparse(self.path)
-        query = parse_qs(url.query)
-        self._check_token(query)
-        if url.path == "/":
-            return self._html(start_page(self.store.meta(), self.store.item_count(), self._token_query()))
-        if url.path == "/review":
-            reviewer = self._reviewer(query)
-            return self._review(reviewer)
-        if url.path == "/results":
-            return self._html(results_page(results(self.store), self._token_query()))
-        if url.path == "/results.json":
-            return self._send(200, "application/json", json.dumps(results(self.store), indent=2).encode())
-        if url.path == "/results.csv":
-            return self._send(200, "text/csv; charset=utf-8", csv_export(self.store).encode())
-        raise HttpError(404, "no such page")
-
-    def _post(self):
-        url = urlparse(self.path)
-        if url.path != "/rate":
-            raise HttpError(404, "no such page")
-        self._check_same_origin()
-        form = self._form()
-        self._check_token(form)
-        reviewer = self._reviewer(form)
-        if not hmac.compare_digest(_one(form, "form_token"), self.store.form_token(reviewer)):
-            raise HttpError(403, "form token missing or wrong: reload the review page")
-        item_id = _int(_one(form, "item_id"), "item_id")
-        if self.store.item(item_id) is None:
-            raise HttpError(404, f"no item {item_id}")
-        side = _one(form, "choice")
-        a_left = self.store.a_on_left(item_id, reviewer)
-        choice = {"left": "a" if a_left else "b", "right": "b" if a_left else "a", "tie": "tie",
-                  "both_bad": "both_bad"}.get(side)
-        if choice is None:
-            raise HttpError(400, "choice must be left, right, tie or both_bad")
-        scores = {}
-        for position, letter in (("left", "a" if a_left else "b"), ("right", "b" if a_left else "a")):
-            for criterion in CRITERIA:
-                value = _one(form, f"{position}_{criterion}")
-                if value:
-                    score = _int(value, f"{position}_{criterion}")
-                    if not 1 <= score <= 5:
-                        raise HttpError(400, f"{position}_{criterion} must be 1 to 5")
-                    scores[f"{letter}_{criterion}"] = score
-        comment = _one(form, "comment")[:2000] or None
-        self.store.rate(item_id, reviewer, choice, a_left, scores, comment)
-        self.send_response(303)
-        self.send_header("Location", f"/review?reviewer={quote(reviewer)}{self._token_query('&')}")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _review(self, reviewer: str):
-        item = self.store.next_item(reviewer)
-        done, total = self.store.rated_count(reviewer), self.store.item_count()
+    @routes.get("/review")
+    def review(reviewer: str = ""):
+        reviewer = _reviewer(reviewer)
+        item = store.next_item(reviewer)
+        done, total = store.rated_count(reviewer), store.item_count()
         if item is None:
-            return self._html(review_page(None, reviewer, done, total, None, "", self._token_query()))
-        a_left = self.store.a_on_left(item.id, reviewer)
-        left, right = (item.answer_a, item.answer_b) if a_left else (item.answer_b, item.answer_a)
-        self._html(review_page(item, reviewer, done, total, (left, right), self.store.form_token(reviewer),
-                               self._token_query()))
+            return page(review_page(None, reviewer, done, total, None, "", token_query, base))
+        a_left = store.a_on_left(item.id, reviewer)
+        answers = (item.answer_a, item.answer_b) if a_left else (item.answer_b, item.answer_a)
+        return page(review_page(item, reviewer, done, total, answers, store.form_token(reviewer), token_query, base))
 
-    # checks
+    @routes.get("/results")
+    def results_html():
+        return page(results_page(results(store), token_query, base))
 
-    def _check_token(self, values: dict):
-        if not self.token:
-            return
-        sent = _one(values, "token") or self._cookie("honed_review_token")
-        if not hmac.compare_digest(sent.encode(), self.token.encode()):
-            raise HttpError(401, "this review needs its token: open the URL printed by honed review")
+    @routes.get("/results.json")
+    def results_json():
+        return page(json.dumps(results(store), indent=2), kind="application/json")
 
-    def _cookie(self, name: str) -> str:
-        for part in self.headers.get("Cookie", "").split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                return value
-        return ""
+    @routes.get("/results.csv")
+    def results_csv():
+        return page(csv_export(store), kind="text/csv; charset=utf-8")
 
-    def _check_same_origin(self):
-        """Browsers send Origin (or at least Referer) on form posts: one naming another site is refused."""
-        host = self.headers.get("Host", "")
-        origin = self.headers.get("Origin") or self.headers.get("Referer")
-        if origin and origin != "null" and urlparse(origin).netloc == host:
-            return
-        raise HttpError(403, "cross-origin form post refused")
+    @routes.post("/rate")
+    async def rate(request: Request):
+        _check_same_origin(request)
+        form = await _form(request)
+        reviewer = _reviewer(_one(form, "reviewer"))
+        if not hmac.compare_digest(_one(form, "form_token"), store.form_token(reviewer)):
+            raise HTTPException(403, "form token missing or wrong: reload the review page")
+        item_id = _int(_one(form, "item_id"), "item_id")
+        if store.item(item_id) is None:
+            raise HTTPException(404, f"no item {item_id}")
+        a_left = store.a_on_left(item_id, reviewer)
+        choice = {"left": "a" if a_left else "b", "right": "b" if a_left else "a", "tie": "tie",
+                  "both_bad": "both_bad"}.get(_one(form, "choice"))
+        if choice is None:
+            raise HTTPException(400, "choice must be left, right, tie or both_bad")
+        scores = _scores(form, a_left)
+        store.rate(item_id, reviewer, choice, a_left, scores, _one(form, "comment")[:2000] or None)
+        joiner = "&" if token else ""
+        return RedirectResponse(f"{base}/review?reviewer={quote(reviewer)}{joiner}{token_query.lstrip('?')}",
+                                status_code=303, headers=_HEADERS)
 
-    def _reviewer(self, values: dict) -> str:
-        name = " ".join(_one(values, "reviewer").split())
-        if not name or len(name) > MAX_NAME:
-            raise HttpError(400, f"reviewer name required (1-{MAX_NAME} characters)")
-        return name
+    return routes
 
-    def _form(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_FORM_BYTES:
-            raise HttpError(413, "form too large")
-        return parse_qs(self.rfile.read(length).decode("utf-8", errors="replace"), keep_blank_values=True)
 
-    def _token_query(self, joiner: str = "?") -> str:
-        return f"{joiner}token={quote(self.token)}" if self.token else ""
+def _scores(form: dict, a_left: bool) -> dict[str, int]:
+    scores = {}
+    for position, letter in (("left", "a" if a_left else "b"), ("right", "b" if a_left else "a")):
+        for criterion in CRITERIA:
+            value = _one(form, f"{position}_{criterion}")
+            if value:
+                score = _int(value, f"{position}_{criterion}")
+                if not 1 <= score <= 5:
+                    raise HTTPException(400, f"{position}_{criterion} must be 1 to 5")
+                scores[f"{letter}_{criterion}"] = score
+    return scores
 
-    # responses
 
-    def _html(self, page: str):
-        self._send(200, "text/html; charset=utf-8", page.encode())
+def _check_same_origin(request: Request) -> None:
+    """Browsers send Origin (or at least Referer) on form posts: one naming another site is refused."""
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin and origin != "null" and urlparse(origin).netloc == host:
+        return
+    raise HTTPException(403, "cross-origin form post refused")
 
-    def _send(self, status: int, kind: str, body: bytes):
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
-                                                    "script-src 'unsafe-inline'; form-action 'self'")
-        if self.token:
-            self.send_header("Set-Cookie", f"honed_review_token={self.token}; HttpOnly; SameSite=Strict; Path=/")
-        self.end_headers()
-        self.wfile.write(body)
+
+async def _form(request: Request) -> dict:
+    """The urlencoded form (FastAPI's Form() would need python-multipart for this one small form)."""
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        raise HTTPException(413, "form too large")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "form too large")
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _reviewer(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME:
+        raise HTTPException(400, f"reviewer name required (1-{MAX_NAME} characters)")
+    return name
 
 
 def _one(values: dict, key: str) -> str:
@@ -201,7 +174,7 @@ def _int(value: str, name: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise HttpError(400, f"{name} must be a whole number (got {html.escape(str(value))[:40]})") from None
+        raise HTTPException(400, f"{name} must be a whole number (got {html.escape(str(value))[:40]})") from None
 
 
-__all__ = ["CHOICES", "make_review_server"]
+__all__ = ["CHOICES", "make_review_app", "make_review_server", "review_router"]

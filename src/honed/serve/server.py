@@ -99,7 +99,7 @@ def make_server(pool: ModelPool, host: str = "127.0.0.1", port: int = 8000, api_
     if not is_loopback(host) and not api_key:
         raise UserError(f"--host {host} reaches beyond this machine: pass --api-key KEY (clients send it as a "
                         "Bearer token), or bind to 127.0.0.1")
-    return Server(make_app(pool, api_key, limits, precision), host, port)
+    return Server(make_app(pool, api_key, limits, precision), host, port, on_close=pool.close)
 
 
 # Routes
@@ -247,14 +247,14 @@ ERROR_HANDLERS = {ApiError: _api_error, Busy: _busy, TimedOut: _timed_out, Reque
 
 
 class Server:
-    """uvicorn serving the app on a socket bound when this is made, behind the standard library's server interface
+    """uvicorn serving an app (honed serve's, or the review's) on a socket bound when this is made, behind the standard library's server interface
     (serve_forever, shutdown, server_close, server_address): port 0 picks a free port that is known at once, and an
     address that cannot be bound is the user's one-line error before anything loads onto it."""
 
-    def __init__(self, app: FastAPI, host: str, port: int):
+    def __init__(self, app: FastAPI, host: str, port: int, on_close=None):
         import uvicorn
 
-        self.app = app
+        self.app, self._on_close = app, on_close
         self.socket = _listen(host, port)
         self.server_address = self.socket.getsockname()[:2]
         # log_config=None: uvicorn's own logging setup would replace honed's; its warnings and tracebacks still
@@ -280,7 +280,8 @@ class Server:
 
     def server_close(self) -> None:
         self.socket.close()
-        self.service.pool.close()
+        if self._on_close is not None:
+            self._on_close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -49,7 +49,7 @@ class Studio:
 
 def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
                start_queue: bool = True) -> FastAPI:
-    from honed.studio import data, launch, runs
+    from honed.studio import data, launch, reviews, runs
 
     studio = Studio(workspace, token, upload_limit_mb, poll_s)
 
@@ -62,8 +62,10 @@ def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float
 
     app = FastAPI(title="honed studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
-    for router in (runs.router(studio), launch.router(studio), data.router(studio)):
+    for router in (runs.router(studio), launch.router(studio), data.router(studio), reviews.router(studio, app)):
         app.include_router(router, dependencies=[Depends(studio.guard)])
+    for review in reviews.reviews(studio):  # each behind its own token, not the studio's (reviews.py)
+        reviews.mount(app, studio, review)
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError):

@@ -148,3 +148,24 @@ def test_upload_launch_watch_stop_resume_and_overlay(workspace, served, browser,
     wait.until(lambda b: all(b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
                              for img in b.find_elements(By.TAG_NAME, "img")))
     shot("compare")
+
+
+def test_chat_side_by_side_streams_two_answers(workspace, served, browser, tiny_model):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from honed.training import fit
+    from tiny import MEMORISE
+
+    data = write_jsonl(workspace / "data" / "memorise.jsonl", MEMORISE)
+    fit({"model": str(tiny_model), "data": {"train": str(data)},
+         "training": {"max_steps": 10, "learning_rate": 0.01, "warmup": 0}, "output": str(workspace / "runs" / "taught")})
+    browser.get(served + "/chat?left=runs/taught&right=runs/taught%23base")
+    box = browser.find_element(By.ID, "message")
+    box.send_keys(MEMORISE[0]["prompt"], Keys.ENTER)
+    WebDriverWait(browser, 120).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-answered"))
+    answers = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".answer")]
+    assert len(answers) == 2 and all(answers) and answers[0] != answers[1]
+    if os.environ.get("HONED_SCREENSHOTS"):
+        browser.save_screenshot(str(Path(os.environ["HONED_SCREENSHOTS"]) / "studio-chat.png"))

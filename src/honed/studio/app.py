@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from honed.errors import UserError
+from honed.studio.chat import Models
 from honed.studio.guard import Guard
 from honed.studio.trainings import Trainings
 from honed.studio.workspace import Workspace
@@ -38,6 +39,7 @@ class Studio:
         self.trainings = Trainings(self.workspace, poll_s)
         self.upload_limit = int(upload_limit_mb * 1024 * 1024)
         self.poll_s = poll_s
+        self.models = Models()  # what the chat pages have loaded
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         self.templates = Jinja2Templates(env=environment)
 
@@ -49,7 +51,7 @@ class Studio:
 
 def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
                start_queue: bool = True) -> FastAPI:
-    from honed.studio import data, launch, reviews, runs
+    from honed.studio import chat, data, launch, reviews, runs
 
     studio = Studio(workspace, token, upload_limit_mb, poll_s)
 
@@ -59,10 +61,12 @@ def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float
             studio.trainings.start_background()
         yield
         studio.trainings.close()
+        studio.models.close()
 
     app = FastAPI(title="honed studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
-    for router in (runs.router(studio), launch.router(studio), data.router(studio), reviews.router(studio, app)):
+    for router in (runs.router(studio), launch.router(studio), data.router(studio), reviews.router(studio, app),
+                   chat.router(studio)):
         app.include_router(router, dependencies=[Depends(studio.guard)])
     for review in reviews.reviews(studio):  # each behind its own token, not the studio's (reviews.py)
         reviews.mount(app, studio, review)

@@ -150,10 +150,10 @@ def test_upload_launch_watch_stop_resume_and_overlay(workspace, served, browser,
     shot("compare")
 
 
-def test_chat_side_by_side_streams_two_answers(workspace, served, browser, tiny_model):
+def test_chat_side_by_side_then_evaluate_and_sort_by_difference(workspace, served, browser, tiny_model):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from honed.training import fit
     from tiny import MEMORISE
@@ -167,5 +167,27 @@ def test_chat_side_by_side_streams_two_answers(workspace, served, browser, tiny_
     WebDriverWait(browser, 120).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-answered"))
     answers = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".answer")]
     assert len(answers) == 2 and all(answers) and answers[0] != answers[1]
-    if os.environ.get("HONED_SCREENSHOTS"):
-        browser.save_screenshot(str(Path(os.environ["HONED_SCREENSHOTS"]) / "studio-chat.png"))
+    shots = os.environ.get("HONED_SCREENSHOTS")
+    if shots:
+        browser.save_screenshot(str(Path(shots) / "studio-chat.png"))
+
+    browser.get(served + "/eval/runs/taught")
+    Select(browser.find_element(By.ID, "data")).select_by_visible_text("data/train.jsonl")  # 24 parcel questions
+    browser.find_element(By.ID, "limit").send_keys("6")
+    browser.find_element(By.ID, "max_new_tokens").send_keys("8")
+    browser.find_element(By.ID, "start").click()
+    WebDriverWait(browser, 180).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended"
+                                      and b.find_elements(By.CSS_SELECTOR, "#examples tbody tr"))
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # ascending
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # descending
+    cells = [row.find_elements(By.TAG_NAME, "td")[-1].text for row in
+             browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")]
+    differences = [float(cell) for cell in cells if cell]
+    assert len(cells) == 6 and differences == sorted(differences, reverse=True)
+    assert "rougeL" in browser.find_element(By.ID, "metrics").text
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # a tiny model's ROUGE-L differences
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # are mostly ties: sorting shows here
+    order = [row.get_attribute("data-index") for row in browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")]
+    assert order == ["5", "4", "3", "2", "1", "0"]
+    if shots:
+        browser.save_screenshot(str(Path(shots) / "studio-eval.png"))

@@ -34,7 +34,7 @@ def router(studio) -> APIRouter:
         palette = run_colours(workspace)
         for row in rows:
             row["colour"] = palette.get(row["name"]) or colour_of(row["name"])
-        return {"runs": sorted(rows, key=lambda r: -(r.get("started") or 0)), "queue": trainings.waiting()}
+        return {"runs": sorted(rows, key=lambda r: -(r.get("started") or 0)), "queue": trainings.waiting(None)}
 
     def colour(name: str) -> str:
         return run_colours(workspace).get(name) or colour_of(name)

@@ -1,5 +1,5 @@
-"""Trainings the studio launches: `honed train` in a process of its own, one at a time (two trainings on a CPU's
-cores each run far slower), the rest waiting in a queue kept in the workspace.
+"""The studio's CPU work: `honed train` (and `honed eval`) in a process of its own, one at a time (two such jobs on a
+CPU's cores each run far slower), the rest waiting in a queue kept in the workspace.
 
 The processes start in their own session, so they outlive the studio; a restarted studio reads the queue file and
 each run's status.json (honed.rundir) and carries on. Started with an argument list, never a shell.
@@ -66,16 +66,31 @@ class Trainings:
     def _busy(entry: dict) -> bool:
         """Queued, or training. A stopped run's process may still be exiting: a resume queued meanwhile waits for it
         (one training at a time), so it does not count."""
+        if entry.get("kind", "train") != "train":
+            return False
         if entry["state"] == "queued":
             return True
         return entry["state"] == "started" and rundir.read_status(entry["run_dir"]).get("state") == "running"
+
+    def add_command(self, run_dir: Path, args: list[str], kind: str) -> dict:
+        """Queues `honed ARGS` about a run (e.g. an evaluation), behind the trainings and jobs before it."""
+        with self._lock:
+            entries = self.entries()
+            if any(e["run_dir"] == str(run_dir) and e.get("kind") == kind and e["state"] in ("queued", "started")
+                   for e in entries):
+                raise UserError(f"{self.workspace.relative(run_dir)}: its {kind} is already queued or running")
+            entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "args": args, "run_dir": str(run_dir),
+                     "state": "queued", "queued": time.time()}
+            self._save([*entries, entry])
+        self.tick()
+        return entry
 
     def stop(self, run_dir: Path) -> str:
         """SIGTERM to a training (it saves a checkpoint and exits 143), or a queued one taken off the queue."""
         with self._lock:
             entries = self.entries()
             for entry in entries:
-                if entry["run_dir"] == str(run_dir) and entry["state"] == "queued":
+                if entry["run_dir"] == str(run_dir) and entry["state"] == "queued" and entry.get("kind", "train") == "train":
                     entry["state"] = "cancelled"
                     self._save(entries)
                     return "cancelled"
@@ -85,8 +100,9 @@ class Trainings:
         os.kill(int(status["pid"]), signal.SIGTERM)
         return "stopping"
 
-    def waiting(self) -> list[dict]:
-        return [e for e in self.entries() if e["state"] in ("queued", "started")]
+    def waiting(self, kind: str | None = "train") -> list[dict]:
+        return [e for e in self.entries() if e["state"] in ("queued", "started")
+                and (kind is None or e.get("kind", "train") == kind)]
 
     # Starting the next one
 
@@ -129,9 +145,12 @@ class Trainings:
         return _alive(int(entry.get("pid", 0)))  # started by an earlier studio
 
     def _start(self, entry: dict) -> None:
-        command = [sys.executable, "-m", "honed", "train", entry["config"], "--output", entry["run_dir"]]
-        if entry["resume"]:
-            command += ["--resume", "auto"]
+        if "args" in entry:
+            command = [sys.executable, "-m", "honed", *entry["args"]]
+        else:
+            command = [sys.executable, "-m", "honed", "train", entry["config"], "--output", entry["run_dir"]]
+            if entry["resume"]:
+                command += ["--resume", "auto"]
         logs = self.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{entry['id']}.log", "wb") as log:
@@ -140,10 +159,10 @@ class Trainings:
         self._processes[entry["id"]] = process
         entry.update(state="started", pid=process.pid, started=time.time(), command=command)
 
-    def log_of(self, run_dir: Path) -> str:
+    def log_of(self, run_dir: Path, kind: str = "train") -> str:
         """What the launched process printed (errors before the run directory existed land only here)."""
         for entry in reversed(self.entries()):
-            if entry["run_dir"] == str(run_dir) and "pid" in entry:
+            if entry["run_dir"] == str(run_dir) and "pid" in entry and entry.get("kind", "train") == kind:
                 try:
                     return (self.folder / "logs" / f"{entry['id']}.log").read_text(errors="replace")
                 except OSError:

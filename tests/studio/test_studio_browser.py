@@ -178,15 +178,15 @@ def test_chat_side_by_side_then_evaluate_and_sort_by_difference(workspace, serve
     browser.find_element(By.ID, "start").click()
     WebDriverWait(browser, 180).until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended"
                                       and b.find_elements(By.CSS_SELECTOR, "#examples tbody tr"))
-    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # ascending
-    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # descending
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # ascending (it was descending)
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=difference]").click()  # descending again
     cells = [row.find_elements(By.TAG_NAME, "td")[-1].text for row in
              browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")]
     differences = [float(cell) for cell in cells if cell]
     assert len(cells) == 6 and differences == sorted(differences, reverse=True)
     assert "rougeL" in browser.find_element(By.ID, "metrics").text
-    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # a tiny model's ROUGE-L differences
-    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # are mostly ties: sorting shows here
+    # a tiny model's ROUGE-L differences are mostly ties: the sorting itself shows on another column
+    browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # a new column sorts descending
     order = [row.get_attribute("data-index") for row in browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")]
     assert order == ["5", "4", "3", "2", "1", "0"]
     if shots:

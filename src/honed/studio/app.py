@@ -51,7 +51,7 @@ class Studio:
 
 def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
                start_queue: bool = True) -> FastAPI:
-    from honed.studio import chat, data, evaluate, launch, reviews, runs, ship
+    from honed.studio import chat, comparisons, data, evaluate, launch, reviews, runs, ship
 
     studio = Studio(workspace, token, upload_limit_mb, poll_s)
 
@@ -66,7 +66,7 @@ def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float
     app = FastAPI(title="honed studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
     for router in (runs.router(studio), launch.router(studio), data.router(studio), reviews.router(studio, app),
-                   chat.router(studio), evaluate.router(studio), ship.router(studio)):
+                   chat.router(studio), evaluate.router(studio), ship.router(studio), comparisons.router(studio)):
         app.include_router(router, dependencies=[Depends(studio.guard)])
     for review in reviews.reviews(studio):  # each behind its own token, not the studio's (reviews.py)
         reviews.mount(app, studio, review)

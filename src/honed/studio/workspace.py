@@ -38,6 +38,13 @@ class Workspace:
             raise UserError(f"{relative}: outside the workspace {self.root}")
         return path
 
+    def model(self, reference: str) -> str:
+        """A model as the user picked it: a folder or GGUF of the workspace by its path, else as given (a name,
+        an alias or an absolute path)."""
+        if reference and not Path(reference).is_absolute() and (self.root / reference).exists():
+            return str(self.inside(reference))
+        return reference
+
     def relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
 

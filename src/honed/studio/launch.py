@@ -88,9 +88,8 @@ def _config_of(body: dict, studio) -> tuple[RunConfig, str]:
         for key in ("data.train", "data.validation", "data.test"):
             if key in values:
                 values[key] = str(workspace.inside(values[key]))
-        model = values.get("model", "")
-        if model and not Path(model).is_absolute() and (workspace.root / model).exists():  # a workspace model
-            values["model"] = str(workspace.inside(values["model"]))
+        if values.get("model"):
+            values["model"] = workspace.model(values["model"])
         method = values.pop("method.name", "lora")
         config = load_config(None, [f"{k}={v}" for k, v in values.items()], {"method": method})
     for key, path in (("data.train", config.data.train), ("data.validation", config.data.validation),

@@ -206,7 +206,8 @@ def test_every_page_works_offline_with_nothing_from_elsewhere(workspace, studio,
 
     fake_run(workspace / "a")
     fake_run(workspace / "b")
-    pages = ["/", "/run/a", "/compare?run=a&run=b", "/new", "/data", "/chat", "/reviews"]
+    pages = ["/", "/run/a", "/compare?run=a&run=b", "/new", "/data", "/chat", "/reviews", "/comparisons", "/serve",
+             "/eval/a", "/export/a"]
     for url in pages:
         page = studio.get(url)
         assert page.status_code == 200, url

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from honed.errors import UserError
 from honed.studio.chat import Models
 from honed.studio.guard import Guard
+from honed.studio.openai import Mounted
 from honed.studio.trainings import Trainings
 from honed.studio.workspace import Workspace
 
@@ -40,6 +41,7 @@ class Studio:
         self.upload_limit = int(upload_limit_mb * 1024 * 1024)
         self.poll_s = poll_s
         self.models = Models()  # what the chat pages have loaded
+        self.served = Mounted()  # the runs behind /openai
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         self.templates = Jinja2Templates(env=environment)
 
@@ -51,7 +53,7 @@ class Studio:
 
 def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
                start_queue: bool = True) -> FastAPI:
-    from honed.studio import chat, comparisons, data, evaluate, launch, reviews, runs, ship
+    from honed.studio import chat, comparisons, data, evaluate, launch, openai, reviews, runs, ship
 
     studio = Studio(workspace, token, upload_limit_mb, poll_s)
 
@@ -62,11 +64,13 @@ def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float
         yield
         studio.trainings.close()
         studio.models.close()
+        studio.served.close()
 
     app = FastAPI(title="honed studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
     for router in (runs.router(studio), launch.router(studio), data.router(studio), reviews.router(studio, app),
-                   chat.router(studio), evaluate.router(studio), ship.router(studio), comparisons.router(studio)):
+                   chat.router(studio), evaluate.router(studio), ship.router(studio), comparisons.router(studio),
+                   openai.router(studio, app)):
         app.include_router(router, dependencies=[Depends(studio.guard)])
     for review in reviews.reviews(studio):  # each behind its own token, not the studio's (reviews.py)
         reviews.mount(app, studio, review)

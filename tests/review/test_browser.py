@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -41,8 +43,35 @@ def browser():
     driver.quit()
 
 
-def test_keyboard_review_survives_a_reload(tmp_path, browser):
-    import threading
+def _inside_the_studio(tmp_path, store_items):
+    """The same review mounted in a studio (as the studio's review page starts one): its own link, its own token."""
+    import json
+    import socket
+
+    import uvicorn
+
+    from honed.review import Store
+    from honed.studio import create_app
+
+    reviews = tmp_path / "workspace" / ".honed-studio" / "reviews"
+    reviews.mkdir(parents=True)
+    store = Store(reviews / "r1.sqlite")
+    store.setup(*store_items)
+    (reviews / "r1.json").write_text(json.dumps({"id": "r1", "token": "reviewer-secret", "labels": ["a", "b"],
+                                                 "items": len(store_items[2]), "a": "a", "b": "b"}))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path / "workspace", token="team-secret", start_queue=False),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return store, server, f"http://127.0.0.1:{port}/reviews/r1/?token=reviewer-secret"
+
+
+@pytest.mark.parametrize("where", ["alone", "studio"])
+def test_keyboard_review_survives_a_reload(tmp_path, browser, where):
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -51,15 +80,18 @@ def test_keyboard_review_survives_a_reload(tmp_path, browser):
 
     from honed.review import Store, make_review_server
 
-    store = Store(tmp_path / "review.sqlite")
-    store.setup("support-lora", "base (smollm2-135m)", ITEMS)
-    server = make_review_server(store, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    if where == "alone":
+        store = Store(tmp_path / "review.sqlite")
+        store.setup("support-lora", "base (smollm2-135m)", ITEMS)
+        server = make_review_server(store, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        start = f"http://127.0.0.1:{server.server_address[1]}/"
+    else:
+        store, server, start = _inside_the_studio(tmp_path, ("support-lora", "base (smollm2-135m)", ITEMS))
     wait = WebDriverWait(browser, 20)
     shots = os.environ.get("HONED_SCREENSHOTS")
     try:
-        browser.get(base + "/")
+        browser.get(start)
         name = browser.find_element(By.ID, "reviewer")
         name.send_keys("ann", Keys.ENTER)
         for done, key in enumerate(["1", "2", "3"]):
@@ -78,8 +110,11 @@ def test_keyboard_review_survives_a_reload(tmp_path, browser):
         if shots:
             browser.save_screenshot(str(Path(shots) / "review-results.png"))
     finally:
-        server.shutdown()
-        server.server_close()
+        if where == "alone":
+            server.shutdown()
+            server.server_close()
+        else:
+            server.should_exit = True
     ratings = store.ratings()
     assert [r["item_id"] for r in ratings] == [1, 2, 3]
     expected = [("a" if r["a_left"] else "b") if key == "1" else ("b" if r["a_left"] else "a") if key == "2" else "tie"

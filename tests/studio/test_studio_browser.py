@@ -191,3 +191,22 @@ def test_chat_side_by_side_then_evaluate_and_sort_by_difference(workspace, serve
     assert order == ["5", "4", "3", "2", "1", "0"]
     if shots:
         browser.save_screenshot(str(Path(shots) / "studio-eval.png"))
+
+
+def test_chat_and_evaluate_say_the_cpu_is_shared_with_a_training(workspace, served, browser):
+    """A training runs (started anywhere: here a run directory whose status names this live process)."""
+    import json
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from workspaces import fake_run
+
+    run = fake_run(workspace / "runs" / "busy", state="running", pid=os.getpid())
+    with (run / "metrics.jsonl").open("a") as out:
+        out.write(json.dumps({"step": 7, "loss": 0.4, "tokens_per_s": 40.0}) + "\n")  # its usual: the median, 103
+    for page in ("/chat", "/eval/runs/busy"):
+        browser.get(served + page)
+        WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "shared").is_displayed())
+        banner = browser.find_element(By.ID, "shared").text
+        assert "runs/busy is training at 40 tokens/s (usually 103)" in banner and "share" in banner

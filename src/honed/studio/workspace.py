@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def run_row(workspace: Workspace, path: Path) -> dict:
         "final_loss": summary.get("final_train_loss", losses[-1] if losses else None),
         "rougeL": (evaluation.get("metrics") or {}).get("rougeL"),
         "tokens_per_s": summary.get("tokens_per_s", speeds[-1] if speeds else None),
+        "tokens_per_s_usual": statistics.median(speeds) if speeds else None,  # what a slowdown is measured against
         "started": started,
         "duration_s": summary.get("wall_time_s", (status.get("updated") or started) - started),
         "peak_rss_mb": summary.get("peak_rss_mb", status.get("peak_rss_mb")),

@@ -210,3 +210,84 @@ def test_chat_and_evaluate_say_the_cpu_is_shared_with_a_training(workspace, serv
         WebDriverWait(browser, 20).until(lambda b: b.find_element(By.ID, "shared").is_displayed())
         banner = browser.find_element(By.ID, "shared").text
         assert "runs/busy is training at 40 tokens/s (usually 103)" in banner and "share" in banner
+
+
+def test_compare_review_and_export_from_the_pages(workspace, served, browser, tiny_model, tmp_path):
+    import urllib.request
+
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from honed.training import fit
+    from tiny import MEMORISE
+
+    wait = WebDriverWait(browser, 300, ignored_exceptions=(StaleElementReferenceException,))  # pages reload here
+    shots = os.environ.get("HONED_SCREENSHOTS")
+    data = write_jsonl(workspace / "data" / "memorise.jsonl", MEMORISE * 4)
+    fit({"model": str(tiny_model), "data": {"train": str(data), "test": str(data)},
+         "training": {"max_steps": 10, "learning_rate": 0.01, "warmup": 0}, "output": str(workspace / "runs" / "taught")})
+
+    # A two-technique quick comparison: its table fills, then its plots appear
+    browser.get(served + "/comparisons")
+    browser.find_element(By.ID, "model").send_keys(str(tiny_model))
+    Select(browser.find_element(By.ID, "train")).select_by_visible_text("data/memorise.jsonl")
+    Select(browser.find_element(By.ID, "test")).select_by_visible_text("data/memorise.jsonl")
+    browser.find_element(By.ID, "start").click()
+    wait.until(lambda b: "/comparison/comparisons/techniques" in b.current_url)
+    wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended")
+    wait.until(lambda b: b.execute_script(
+        "return [...document.querySelectorAll('#plots img')].filter(i => i.complete && i.naturalWidth > 0).length") >= 2)
+    techniques = [row.find_element(By.TAG_NAME, "td").text for row in
+                  browser.find_elements(By.CSS_SELECTOR, "#table tbody tr")]
+    assert len(techniques) == 3 and {"lora", "ia3"} <= {t.split()[0] for t in techniques}, techniques
+    if shots:
+        browser.save_screenshot(str(Path(shots) / "studio-comparison.png"))
+
+    # A review of the run against its base, started from the page, rated with the keyboard
+    browser.get(served + "/reviews")
+    Select(browser.find_element(By.ID, "a")).select_by_visible_text("runs/taught")
+    Select(browser.find_element(By.ID, "data")).select_by_visible_text("data/memorise.jsonl")
+    browser.find_element(By.ID, "start").click()
+    wait.until(lambda b: "/reviews/" in b.current_url and "token=" in b.current_url)
+    browser.find_element(By.ID, "reviewer").send_keys("ann\n")
+    for done, key in enumerate("123"):
+        wait.until(lambda b, done=done: f"{done} of 8 rated" in b.find_element(By.ID, "count").text)
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+    wait.until(lambda b: "3 of 8 rated" in b.find_element(By.ID, "count").text)
+    browser.find_element(By.LINK_TEXT, "Results").click()
+    wait.until(lambda b: "3 ratings of 3 of 8 items by ann" in b.find_element(By.TAG_NAME, "body").text)
+    if shots:
+        browser.save_screenshot(str(Path(shots) / "studio-review.png"))
+
+    # Export a GGUF, download it, and run it in llama.cpp
+    browser.get(served + "/export/runs/taught")
+    Select(browser.find_element(By.ID, "quant")).select_by_visible_text("f16")
+    browser.find_element(By.CSS_SELECTOR, "button[data-kind=gguf]").click()
+    wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended"
+               and b.find_elements(By.CSS_SELECTOR, "#files a"))
+    assert "llama-cli -m" in browser.find_element(By.ID, "note").text
+    link = next(a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#files a")
+                if a.text.endswith(".gguf"))
+    if shots:
+        browser.save_screenshot(str(Path(shots) / "studio-export.png"))
+    with urllib.request.urlopen(link, timeout=60) as response:
+        (tmp_path / "taught.gguf").write_bytes(response.read())
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llm = llama_cpp.Llama(model_path=str(tmp_path / "taught.gguf"), n_ctx=64, verbose=False)
+    assert llm.n_vocab() > 0
+
+
+def test_no_page_has_a_script_error(workspace, served, browser):
+    """Every page's script runs to its end in Chromium (an error part-way leaves a page that never refreshes)."""
+    from workspaces import fake_run
+
+    fake_run(workspace / "runs" / "a")
+    fake_run(workspace / "runs" / "b", state="stopped", error="stopped at step 6")
+    pages = ["/", "/run/runs/a", "/run/runs/b", "/compare?run=runs/a&run=runs/b", "/new", "/data", "/chat",
+             "/reviews", "/comparisons", "/serve", "/eval/runs/a", "/export/runs/a"]
+    for page in pages:
+        browser.get(served + page)
+        time.sleep(1.2)  # past the first refresh
+        errors = [entry["message"] for entry in browser.get_log("browser") if entry["source"] == "javascript"]
+        assert errors == [], (page, errors)

@@ -8,7 +8,6 @@ FastAPI has no such guard built in for an app of pages; this is the dependency e
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
 
 from fastapi import HTTPException, Request
@@ -20,17 +19,10 @@ COOKIE = "honed_studio"
 
 def check_bind(host: str, token: str | None) -> None:
     """A studio reachable from other machines launches processes: it needs a token."""
-    if token is None and not _loopback(host):
+    from honed.serve.server import is_loopback
+
+    if token is None and not is_loopback(host):
         raise UserError(f"--host {host} makes the studio reachable from other machines: give --token as well")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Guard:

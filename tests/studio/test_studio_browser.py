@@ -98,10 +98,10 @@ def test_upload_launch_watch_stop_resume_and_overlay(workspace, served, browser,
     typed("name", "parcels-lora")
     typed("model", str(tiny_model))
     typed("data.train", "uploads/parcels.jsonl")
-    typed("training.max_steps", "400")
+    typed("training.max_steps", "200")
     for summary in browser.find_elements(By.TAG_NAME, "summary"):
         summary.click()
-    typed("training.logging_steps", "10")
+    typed("training.logging_steps", "5")
     typed("training.warmup", "0")
     browser.find_element(By.ID, "check").click()
     wait.until(seen.text_to_be_present_in_element((By.ID, "command"), "honed train runs/parcels-lora.yaml"))

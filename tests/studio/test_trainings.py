@@ -33,7 +33,7 @@ def _wait(condition, timeout: float = 120):
 def test_one_at_a_time_and_a_restarted_studio_carries_on(workspace, tiny_model):
     first = Trainings(Workspace(workspace))
     long_run, short_run = workspace / "runs" / "long", workspace / "runs" / "short"
-    first.add(_config(workspace, tiny_model, "long", 300), long_run)
+    first.add(_config(workspace, tiny_model, "long", 120), long_run)
     first.add(_config(workspace, tiny_model, "short", 2), short_run)
     _wait(lambda: rundir.read_status(long_run).get("state") == "running")
     assert [e["state"] for e in first.entries()] == ["started", "queued"]  # the second waits its turn

@@ -20,5 +20,11 @@ def run(args) -> int:
     from honed.serve.chat import chat_loop
     from honed.serve.pool import load_chat_model
 
-    chat_loop(load_chat_model(args.run_dir, args.precision), args.system, args.max_new_tokens, args.temperature)
+    served = load_chat_model(args.run_dir, args.precision)
+    try:
+        chat_loop(served, args.system, args.max_new_tokens, args.temperature)
+    finally:
+        # The engine's worker may still be tidying the last answer's row (torch ops) when the reader is done; an
+        # interpreter exiting under it aborts ("terminate called without an active exception", exit -6).
+        served.engine.close()
     return 0

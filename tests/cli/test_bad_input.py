@@ -204,6 +204,14 @@ def serve_batch_of_zero(work: Path, model: str) -> list[str]:
     return ["serve", model, "--max-batch", "0"]
 
 
+def studio_without_a_workspace(work: Path, model: str) -> list[str]:
+    return ["studio", "--workspace", str(work / "nowhere")]
+
+
+def studio_upload_limit_of_zero(work: Path, model: str) -> list[str]:
+    return ["studio", "--workspace", str(work), "--upload-limit-mb", "0"]
+
+
 @dataclass
 class Case:
     setup: Callable[[Path, str], list[str]]
@@ -234,6 +242,8 @@ CASES = {
     ),
     "empty-file": Case(empty_file, ["data.jsonl: no records"]),
     "serve-batch-of-zero": Case(serve_batch_of_zero, ["--max-batch must be 1 or more"]),
+    "studio-without-a-workspace": Case(studio_without_a_workspace, ["nowhere: no such folder"]),
+    "studio-upload-limit-of-zero": Case(studio_upload_limit_of_zero, ["--upload-limit-mb 0.0: give a size above 0"]),
     "non-utf8": Case(non_utf8, ["data.jsonl:2: not UTF-8 text", "save the file as UTF-8"]),
     "missing-file": Case(missing_file, ["missing.jsonl: no such file"]),
     "unreadable-file": Case(

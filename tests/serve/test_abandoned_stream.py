@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from honed.serve import Limits, load_pool, make_server
+from mounted import InTheStudio, _path
 from honed.training import fit
 from tiny import write_jsonl
 
@@ -42,12 +43,16 @@ def _noisy_lora_run(tiny_model, tmp: Path, name: str, seed: int) -> Path:
     return run
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
+@pytest.fixture(scope="module", params=["serve", "studio"])
+def server(tiny_model, tmp_path_factory, request):
+    """honed serve, and the same API mounted in honed studio."""
     tmp = tmp_path_factory.mktemp("abandoned")
     runs = [_noisy_lora_run(tiny_model, tmp, "left", 1), _noisy_lora_run(tiny_model, tmp, "right", 2)]
-    httpd = make_server(load_pool([str(p) for p in runs]), "127.0.0.1", 0, limits=Limits(timeout_s=120),
-                        precision="fp32")
+    if request.param == "studio":
+        httpd = InTheStudio(runs, Limits(timeout_s=120))
+    else:
+        httpd = make_server(load_pool([str(p) for p in runs]), "127.0.0.1", 0, limits=Limits(timeout_s=120),
+                            precision="fp32")
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -62,7 +67,8 @@ def _port(server) -> int:
 def _ask(server, model: str) -> str:
     connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=120)
     body = {"model": model, "messages": QUESTION, "max_tokens": SHORT}
-    connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    connection.request("POST", _path(server, "/v1/chat/completions"), json.dumps(body),
+                       {"Content-Type": "application/json"})
     response = connection.getresponse()
     payload = json.loads(response.read())
     connection.close()
@@ -74,7 +80,8 @@ def _drop_after_first_chunk(server, model: str) -> None:
     """Starts a long stream, reads until its first piece of text, and hangs up."""
     connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=120)
     body = {"model": model, "messages": QUESTION, "max_tokens": LONG, "stream": True}
-    connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    connection.request("POST", _path(server, "/v1/chat/completions"), json.dumps(body),
+                       {"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200
     while True:
@@ -115,7 +122,8 @@ def _ask_stream(server, model: str, question: str, drop_after: int | None = None
     """Streams an answer; with `drop_after`, hangs up after that many pieces of text (and returns None)."""
     connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=120)
     body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": SHORT, "stream": True}
-    connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    connection.request("POST", _path(server, "/v1/chat/completions"), json.dumps(body),
+                       {"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200
     text, pieces = "", 0

@@ -14,6 +14,7 @@ import pytest
 
 from honed.errors import UserError
 from honed.serve import Limits, load_pool, make_server
+from mounted import InTheStudio, _path
 from honed.training import fit
 from tiny import write_jsonl
 
@@ -33,10 +34,17 @@ def runs(tiny_model, tmp_path_factory) -> list[Path]:
             _train(tiny_model, tmp, "beta", "zebra yellow zebra yellow")]
 
 
-@pytest.fixture(scope="module")
-def server(runs):
-    pool = load_pool([str(p) for p in runs])
-    httpd = make_server(pool, "127.0.0.1", 0, limits=Limits(max_queue=1, max_batch=3, timeout_s=30), precision="fp32")
+LIMITS = dict(max_queue=1, max_batch=3, timeout_s=30)
+
+
+@pytest.fixture(scope="module", params=["serve", "studio"])
+def server(runs, request):
+    """honed serve, and the same API mounted in honed studio: every test here runs against both."""
+    if request.param == "serve":
+        httpd = make_server(load_pool([str(p) for p in runs]), "127.0.0.1", 0, limits=Limits(**LIMITS),
+                            precision="fp32")
+    else:
+        httpd = InTheStudio(runs, Limits(**LIMITS))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -48,11 +56,11 @@ def server(runs):
 def client(server):
     from openai import OpenAI
 
-    return OpenAI(base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="unused", max_retries=0)
+    return OpenAI(base_url=_url(server, "/v1"), api_key="unused", max_retries=0)
 
 
 def _url(server, path: str) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+    return f"http://127.0.0.1:{server.server_address[1]}{_path(server, path)}"
 
 
 def _post(server, path: str, body: bytes | dict, headers: dict | None = None) -> tuple[int, dict]:
@@ -168,7 +176,7 @@ def test_oversized_body_gets_413(server, size, chunked):
     body = json.dumps({"model": "alpha", "prompt": "x" * size}).encode()
     connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
     pieces = (body[i : i + 2**16] for i in range(0, len(body), 2**16))
-    connection.request("POST", "/v1/completions", pieces if chunked else body,
+    connection.request("POST", _path(server, "/v1/completions"), pieces if chunked else body,
                        {"Content-Type": "application/json"}, encode_chunked=chunked)
     response = connection.getresponse()
     payload = json.loads(response.read())
@@ -217,7 +225,7 @@ def test_queue_full_gets_429_and_a_long_wait_gets_504(server, tiny_model):
 def _open_stream(server, body: dict) -> http.client.HTTPConnection:
     """A streamed request, read up to its first chunk (so it holds its place in the batch) and left open."""
     connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
-    connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    connection.request("POST", _path(server, "/v1/completions"), json.dumps(body), {"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 200
     response.readline()

@@ -226,7 +226,8 @@ async def _invalid(request: Request, error: RequestValidationError) -> JSONRespo
 async def _http(request: Request, error: HTTPException) -> JSONResponse:
     """Starlette's own refusals, such as no route or no such method on it."""
     if error.status_code == 404:
-        message = f"no route {request.method} {request.url.path}"
+        path = request.url.path.removeprefix(request.scope.get("root_path", ""))  # as the client's base URL sees it
+        message = f"no route {request.method} {path}"
     elif error.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     else:

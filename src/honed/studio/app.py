@@ -34,14 +34,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 class Studio:
     """What every router of one studio shares."""
 
-    def __init__(self, workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5):
+    def __init__(self, workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
+                 served: Mounted | None = None):
         self.workspace = Workspace(Path(workspace))
         self.guard = Guard(token)
         self.trainings = Trainings(self.workspace, poll_s)
         self.upload_limit = int(upload_limit_mb * 1024 * 1024)
         self.poll_s = poll_s
         self.models = Models()  # what the chat pages have loaded
-        self.served = Mounted()  # the runs behind /openai
+        self.served = served or Mounted()  # the runs behind /openai
         environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         self.templates = Jinja2Templates(env=environment)
 
@@ -52,10 +53,11 @@ class Studio:
 
 
 def create_app(workspace: Path, token: str | None = None, upload_limit_mb: float = 100, poll_s: float = 0.5,
-               start_queue: bool = True) -> FastAPI:
+               start_queue: bool = True, serve_limits=None, serve_precision: str = "auto") -> FastAPI:
+    """`serve_limits` and `serve_precision`: honed serve's Limits and --precision for the API the studio mounts."""
     from honed.studio import chat, comparisons, data, evaluate, launch, openai, reviews, runs, ship
 
-    studio = Studio(workspace, token, upload_limit_mb, poll_s)
+    studio = Studio(workspace, token, upload_limit_mb, poll_s, Mounted(serve_limits, serve_precision))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -18,7 +18,8 @@ PREFIX = "/openai"
 class Mounted:
     """The served runs and their pool, one set at a time."""
 
-    def __init__(self):
+    def __init__(self, limits=None, precision: str = "auto"):
+        self.limits, self.precision = limits, precision  # honed serve's --max-batch, --max-queue, ... and --precision
         self.runs: list[str] = []
         self.pool = None
         self.lock = threading.Lock()
@@ -26,7 +27,7 @@ class Mounted:
     def replace(self, app, runs: list[str], pool, api_key: str | None) -> None:
         from honed.serve.server import make_app
 
-        served = make_app(pool, api_key) if pool is not None else None
+        served = make_app(pool, api_key, self.limits, self.precision) if pool is not None else None
         with self.lock:
             app.router.routes[:] = [r for r in app.router.routes if not (isinstance(r, Mount) and r.path == PREFIX)]
             if served is not None:

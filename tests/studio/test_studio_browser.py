@@ -235,7 +235,14 @@ def test_compare_review_and_export_from_the_pages(workspace, served, browser, ti
     Select(browser.find_element(By.ID, "test")).select_by_visible_text("data/memorise.jsonl")
     browser.find_element(By.ID, "start").click()
     wait.until(lambda b: "/comparison/comparisons/techniques" in b.current_url)
-    wait.until(lambda b: b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended")
+    rows_seen = set()
+
+    def ended(b) -> bool:
+        rows_seen.add(b.find_element(By.TAG_NAME, "body").get_attribute("data-rows"))
+        return b.find_element(By.TAG_NAME, "body").get_attribute("data-job") == "ended"
+
+    wait.until(ended)
+    assert len(rows_seen - {None, "0"}) >= 2, rows_seen  # rows appeared one technique at a time
     wait.until(lambda b: b.execute_script(
         "return [...document.querySelectorAll('#plots img')].filter(i => i.complete && i.naturalWidth > 0).length") >= 2)
     techniques = [row.find_element(By.TAG_NAME, "td").text for row in

@@ -75,3 +75,26 @@ def _measured_as_fp32_machine(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     gflops = {"fp32": 100.0, "bf16": 100.0, "fp16": 2.0}
     path.write_text(json.dumps({machine_key(threads): {"gflops": gflops} for threads in range(1, 65)}))
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium at 1280x800 (Debian's chromium and chromium-driver; `.ci/run` installs them, else the test
+    skips). The review's and the studio's pages are tested, and screenshotted, in it."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

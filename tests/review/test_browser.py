@@ -7,17 +7,12 @@ Set HONED_SCREENSHOTS=DIR to save the review and results pages as PNGs (how docs
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")
 
 ITEMS = [
     (f"Customer question {i}: my router light is {colour}. What now?", "Restart it.",
@@ -26,21 +21,6 @@ ITEMS = [
      f"Routers sometimes show a {colour} light. You could try restarting it or contact your provider.")
     for i, colour in enumerate(["red", "amber", "blue", "white", "green"], start=1)
 ]
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _inside_the_studio(tmp_path, store_items):

@@ -51,7 +51,7 @@ def router(studio) -> APIRouter:
 
     @routes.get("/chat")
     def chat_page(request: Request, left: str = "", right: str = ""):
-        runs = [workspace.relative(path) for path in workspace.run_dirs()]
+        runs = workspace.run_names()
         return studio.page(request, "chat.html", runs=runs, left=left, right=right)
 
     @routes.post("/api/chat")

@@ -35,11 +35,11 @@ def router(studio) -> APIRouter:
     def data_json(file: str, test: str = "", model: str = DEFAULT_MODEL, max_length: int = 1024,
                   train_on: str = "completion"):
         test_path = str(workspace.inside(test)) if test else None
-        return inspect(str(workspace.inside(file)), model, max_length, train_on, test_path, workspace.root)
+        return _inspected(str(workspace.inside(file)), model, max_length, train_on, test_path, workspace.root)
 
     @routes.get("/data/lengths.svg")
     def lengths_chart(file: str, model: str = DEFAULT_MODEL, max_length: int = 1024, train_on: str = "completion"):
-        report = inspect(str(workspace.inside(file)), model, max_length, train_on, None, workspace.root)
+        report = _inspected(str(workspace.inside(file)), model, max_length, train_on, None, workspace.root)
         return Response(_histogram(report["lengths"], max_length), media_type="image/svg+xml")
 
     @routes.post("/api/upload")
@@ -102,6 +102,21 @@ def _tokenizer(model: str):
     from honed.models import load_tokenizer
 
     return load_tokenizer(model)
+
+
+def _inspected(path: str, model: str, max_length: int, train_on: str, test_path: str | None, root: Path) -> dict:
+    """The page asks for the report and then its histogram: the file is read and tokenized once for both (and again
+    only when it changes)."""
+    return _inspect_once(path, _mtime(path), model, max_length, train_on, test_path, _mtime(test_path), root)
+
+
+def _mtime(path: str | None) -> float | None:
+    return os.stat(path).st_mtime_ns if path and os.path.exists(path) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _inspect_once(path, mtime, model, max_length, train_on, test_path, test_mtime, root) -> dict:
+    return inspect(path, model, max_length, train_on, test_path, root)
 
 
 def inspect(path: str, model: str, max_length: int, train_on: str, test_path: str | None, root: Path) -> dict:

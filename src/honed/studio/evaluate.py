@@ -20,7 +20,7 @@ def router(studio) -> APIRouter:
     @routes.get("/eval/{name:path}")
     def eval_page(request: Request, name: str):
         path = workspace.run(name)
-        runs = [workspace.relative(p) for p in workspace.run_dirs() if p != path]
+        runs = [run for run in workspace.run_names() if run != name]
         return studio.page(request, "eval.html", name=name, runs=runs, files=workspace.files(),
                            report=report(path), job=_job(trainings, path))
 

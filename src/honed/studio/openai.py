@@ -47,7 +47,7 @@ def router(studio, app) -> APIRouter:
 
     @routes.get("/serve")
     def serve_page(request: Request):
-        runs = [workspace.relative(path) for path in workspace.run_dirs()]
+        runs = workspace.run_names()
         return studio.page(request, "serve.html", runs=runs, state=state(request))
 
     @routes.get("/api/serve")

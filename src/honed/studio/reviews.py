@@ -46,7 +46,7 @@ def router(studio, app) -> APIRouter:
 
     @routes.get("/reviews")
     def reviews_page(request: Request):
-        runs = [workspace.relative(path) for path in workspace.run_dirs()]
+        runs = workspace.run_names()
         return studio.page(request, "reviews.html", reviews=reviews(studio), runs=runs, files=workspace.files())
 
     @routes.post("/api/reviews")

@@ -60,6 +60,10 @@ class Workspace:
             subfolders[:] = sorted(d for d in subfolders if d not in _SKIPPED and not d.startswith("."))
         return found
 
+    def run_names(self) -> list[str]:
+        """The run directories as the pages name them (relative to the workspace), for pickers."""
+        return [self.relative(path) for path in self.run_dirs()]
+
     def run(self, relative: str) -> Path:
         path = self.inside(relative)
         if not (path / rundir.CONFIG_FILE).is_file():

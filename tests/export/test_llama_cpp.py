@@ -180,9 +180,11 @@ def _honed_greedy(model, tokenizer, rows, stops: list[int], new_tokens: int) -> 
 
 
 def _honed_eval_rouge_l(run_dir: Path, out: Path) -> float:
-    """`honed eval` itself, with the demo's settings (first 16 prompts, 64 new tokens)."""
+    """`honed eval` itself, with the demo's settings (first 16 prompts, 64 new tokens), in fp32: the exports are
+    compared with the model as trained. Where this CPU runs bf16 fast, eval's default answers in bf16, whose own
+    drift (issue 21: 14 of 16 answers equal fp32's) moved ROUGE-L by 2.1 points in CI on its own."""
     assert main(["eval", str(run_dir), "--data", str(TEST_DATA), "--limit", str(PROMPTS), "--max-new-tokens", "64",
-                 "--metrics", "rouge", "--output", str(out)]) == 0
+                 "--precision", "fp32", "--metrics", "rouge", "--output", str(out)]) == 0
     return json.loads((out / "eval.json").read_text())["metrics"]["rougeL"]
 
 

@@ -300,3 +300,38 @@ def test_ctrl_c_stops_every_process_at_a_checkpoint_and_says_so_once(tiny_model,
     assert re.fullmatch(r"error: rank [01]: stopped at step \d+ by a signal; checkpoint saved in .*; continue with "
                         r"the same command plus --resume auto", errors[0]), errors[0]
     assert list((out / "checkpoints").iterdir())
+
+
+def _step_end_after_a_signal_in_rank_0(rank: int, port: int, stopped) -> None:
+    import signal
+
+    import torch.distributed as dist
+    from transformers import TrainerControl
+
+    from honed.training.guards import SaveOnSignal
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        guard = SaveOnSignal()
+        if rank == 0:
+            guard.received = signal.SIGINT  # Ctrl-C reached rank 0 during this step, rank 1 not yet
+        control = guard.on_step_end(None, None, TrainerControl())
+        stopped[rank] = (control.should_training_stop, control.should_save, guard.exit_code())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_signal_that_reached_one_process_stops_every_process_at_the_same_step():
+    """torchrun passes Ctrl-C on to each process in turn; a process that has not seen it yet must still stop at
+    this step, or it starts the next one and waits for the others for ever (this hung in CI)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        stopped = manager.dict()
+        mp.spawn(_step_end_after_a_signal_in_rank_0, args=(port, stopped), nprocs=2)
+        assert dict(stopped) == {0: (True, True, 130), 1: (True, True, 130)}

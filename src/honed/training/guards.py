@@ -67,6 +67,7 @@ class SaveOnSignal(TrainerCallback):
                         signal.Signals(signum).name)
 
     def on_step_end(self, args, state, control, **kwargs):
+        self.received = agreed_signal(self.received)
         if self.received is not None:
             control.should_save = True
             control.should_training_stop = True
@@ -74,6 +75,21 @@ class SaveOnSignal(TrainerCallback):
 
     def exit_code(self) -> int:
         return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
+
+
+def agreed_signal(received: int | None) -> int | None:
+    """The signal any process has received by the end of this step, the same answer in every process. torchrun
+    passes a Ctrl-C on to each process in turn: without agreeing, one may stop at step N while another starts step
+    N+1 and waits in its all-reduce for ever. One tiny all-reduce a step is the price."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return received
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    flag = torch.tensor([received or 0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return int(flag.item()) or None
 
 
 class NonFiniteGuard(TrainerCallback):

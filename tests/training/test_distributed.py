@@ -335,3 +335,19 @@ def test_a_signal_that_reached_one_process_stops_every_process_at_the_same_step(
         stopped = manager.dict()
         mp.spawn(_step_end_after_a_signal_in_rank_0, args=(port, stopped), nprocs=2)
         assert dict(stopped) == {0: (True, True, 130), 1: (True, True, 130)}
+
+
+def test_the_launcher_waits_without_the_training_stack(tiny_model, tmp_path):
+    """`honed train --nproc 2` itself only starts torchrun and waits: importing torch, transformers and peft there
+    cost every multi-process run 3.7 s of CPU before its processes could start (here torchrun is /bin/true)."""
+    data = write_jsonl(tmp_path / "train.jsonl", ROWS)
+    code = f"""
+import sys
+from honed.cli.main import main
+sys.executable = "/bin/true"
+assert main(["train", "--model", {str(tiny_model)!r}, "--data", {str(data)!r}, "--nproc", "2"]) == 0
+print(sorted(m for m in ("torch", "transformers", "peft") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -21,12 +21,13 @@ def run(args) -> int:
     import honed
     from honed.config import load_config
     from honed.failures import under_launcher
-    from honed.training.launch import launch, without_nproc
-    from honed.training.runner import is_main_process
+    from honed.launch import launch, without_nproc
 
     config = load_config(args.config, args.overrides, run_flag_values(args))
     if args.nproc and args.nproc > 1 and not under_launcher():
-        return launch(args.nproc, without_nproc(sys.argv[1:]), debug=args.debug)
+        return launch(args.nproc, without_nproc(sys.argv[1:]), debug=args.debug)  # torch is imported only below it
+    from honed.training.runner import is_main_process
+
     run_dir = honed.train(config)
     if is_main_process():
         print(run_dir)

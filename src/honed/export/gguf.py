@@ -296,21 +296,17 @@ def quantise_with_llama_cpp(source: Path, path: Path, quant: str) -> None:
 
 def gguf_file_type(path: Path) -> int | None:
     """The file type a GGUF declares (gguf.LlamaFileType's value), None when it declares none."""
-    from gguf import GGUFReader
+    from honed.export.gguf_header import read_header
 
-    field = GGUFReader(str(path)).get_field("general.file_type")
-    return int(field.contents()) if field is not None else None
+    return read_header(path).fields.get("general.file_type")
 
 
 def tensor_types(path: Path) -> dict[str, int]:
     """How many tensors of each GGML type the file holds, most first: what a quant really holds once llama.cpp
     falls back to another type for rows that are not whole blocks of 256 (SmolLM2 is 576 wide, Gemma 3 270M 640)."""
-    from collections import Counter
+    from honed.export.gguf_header import read_header
 
-    from gguf import GGUFReader
-
-    counts = Counter(tensor.tensor_type.name for tensor in GGUFReader(str(path)).tensors)
-    return dict(counts.most_common())
+    return read_header(path).tensor_types
 
 
 def add_hyperparameters(writer, config, arch: Architecture, n_vocab: int) -> None:

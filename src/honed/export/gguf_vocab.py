@@ -158,10 +158,7 @@ def _describe(pre_tokenizer: dict | None) -> str:
 
 
 def _gguf_pre(path: Path) -> str | None:
-    from gguf import GGUFReader
+    from honed.export.gguf_header import read_header
 
-    reader = GGUFReader(str(path))
-    model, pre = reader.get_field("tokenizer.ggml.model"), reader.get_field("tokenizer.ggml.pre")
-    if model is None or pre is None or model.contents() != "gpt2":
-        return None
-    return pre.contents()
+    fields = read_header(path).fields
+    return fields.get("tokenizer.ggml.pre") if fields.get("tokenizer.ggml.model") == "gpt2" else None

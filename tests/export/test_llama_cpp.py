@@ -115,6 +115,38 @@ def test_llama_cpp_applies_the_lora_adapter_gguf_as_the_merge_does(tmp_path, mod
     assert np.abs(llm.scores[: len(ids)] - expected).max() < 5e-3
 
 
+def test_answers_decoded_together_are_the_answers_one_at_a_time_and_the_models_own(tmp_path):
+    """Prompts of different lengths decoded in one batch a step, with a LoRA adapter on the base file: each answer
+    is the one decoded alone and the merged model's own greedy answer in transformers, and each stops at its stop
+    token or its length on its own."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    from honed.export.gguf import write_lora_adapter, write_model
+    from honed.export.llama_cpp import greedy_together, greedy_tokens
+
+    folder = build(tmp_path / "model", "llama", initializer_range=0.1)
+    model, tokenizer = _model(folder)
+    base, adapter = tmp_path / "base.gguf", tmp_path / "lora.gguf"
+    write_model(base, model, tokenizer, folder, "f32", "base")
+    torch.manual_seed(1)
+    tuned = get_peft_model(model, LoraConfig(r=4, lora_alpha=2, target_modules="all-linear", init_lora_weights=False))
+    write_lora_adapter(adapter, get_peft_model_state_dict(tuned), model.config, 2.0, "lora")
+    merged = tuned.merge_and_unload()
+    prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in PROBES[:4]]
+    expected = []
+    for ids in prompts:
+        with torch.no_grad():
+            out = merged.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, eos_token_id=None)
+        expected.append(out[0, len(ids):].tolist())
+    stop = expected[1][5]  # the second answer stops at its sixth token; the others run on unless they meet it
+    expected = [answer[: answer.index(stop)] if stop in answer else answer for answer in expected]
+
+    llm = load(base, lora_path=str(adapter))
+    together = greedy_together(llm, prompts, {stop}, 12).tokens
+    assert together == greedy_tokens(llm, prompts, {stop}, 12).tokens == expected
+    assert len({len(p) for p in prompts}) > 1 and len({len(a) for a in together}) > 1
+
+
 # --- The demo's tuned model in llama.cpp (slow: the real default model) ------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,16 +157,15 @@ DEMO_THREADS = min(2, len(os.sched_getaffinity(0)))
 
 @pytest.fixture(scope="module")
 def support_lora(tmp_path_factory) -> Path:
-    """`make demo`'s run when it is there; otherwise the demo's LoRA trained here for half its 24 steps, which is
-    enough for the tuned style."""
+    """`make demo`'s run when it is there; otherwise the same run trained here. (Half its 24 steps gave the tuned
+    style, but an answer or two that q8_0 rounds differently: ROUGE-L 2.1 points from honed's, in CI and here.)"""
     from honed.training import is_run_dir, read_config
 
     demo = ROOT / "runs" / "support-lora"
     if is_run_dir(demo) and read_config(demo).method.name == "lora" and read_config(demo).model == "smollm2-135m":
         return demo
     out = tmp_path_factory.mktemp("support") / "support-lora"
-    done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--max-steps", "12",
-                           "--output", str(out)], capture_output=True, text=True, timeout=1800, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--output", str(out)], capture_output=True, text=True, timeout=1800, cwd=ROOT,
                           env={**os.environ})
     assert done.returncode == 0, done.stderr[-2000:]
     return out
@@ -149,8 +180,10 @@ def _conversation(row) -> list[dict]:
     return row["messages"][:-1]  # system and user; the last message is the reference answer
 
 
-def _llama_cpp_answers(llm, rows, stops: set[int], new_tokens: int, chat_template: str | None = None):
-    return greedy_answers(llm, [_conversation(row) for row in rows], stops, new_tokens, chat_template).tokens
+def _llama_cpp_answers(llm, rows, stops: set[int], new_tokens: int, chat_template: str | None = None,
+                       together: bool = True):
+    return greedy_answers(llm, [_conversation(row) for row in rows], stops, new_tokens, chat_template,
+                          together=together).tokens
 
 
 def _text(llm, answers: list[list[int]]) -> list[str]:
@@ -320,7 +353,9 @@ def test_gemma3_run_answers_in_llama_cpp_as_in_honed(gemma_lora, tmp_path):
 
     template = run.tokenizer.chat_template  # the base file carries none; the run's is Gemma's own
     tuned = load(base, DEMO_THREADS, lora_path=str(adapter))
-    on_base = _llama_cpp_answers(tuned, rows, set(stops), 32, template)
+    # one at a time: llama.cpp's repacked Q4_K kernels round several rows a step apart from one row, and the answers
+    # to these eight prompts, alike for their first ten tokens, part a few tokens later on 4 of 8 (measured here)
+    on_base = _llama_cpp_answers(tuned, rows, set(stops), 32, template, together=False)
     assert sum(a[:16] == b[:16] for a, b in zip(ours, on_base, strict=True)) >= GEMMA_PROMPTS - 2
     honed_rouge = _rouge_l([run.tokenizer.decode(a, skip_special_tokens=True).strip() for a in ours], rows)
     assert abs(_rouge_l(_text(tuned, on_base), rows) - honed_rouge) <= 3

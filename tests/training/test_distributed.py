@@ -333,7 +333,8 @@ def test_a_signal_that_reached_one_process_stops_every_process_at_the_same_step(
         port = probe.getsockname()[1]
     with mp.Manager() as manager:
         stopped = manager.dict()
-        mp.spawn(_step_end_after_a_signal_in_rank_0, args=(port, stopped), nprocs=2)
+        mp.start_processes(_step_end_after_a_signal_in_rank_0, args=(port, stopped), nprocs=2,
+                           start_method="fork")  # forked: the processes need no imports of their own
         assert dict(stopped) == {0: (True, True, 130), 1: (True, True, 130)}
 
 

@@ -9,6 +9,33 @@ import pytest
 from tiny import MEMORISE, build_model_dir, write_jsonl  # noqa: E402
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, worker_id) -> Path:
+    """`make demo`'s run (examples/support.yaml on the default model) when it is there; otherwise the same run,
+    trained once for the whole session: the first worker to ask trains it while the others wait on a lock."""
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    from honed.training import is_run_dir, read_config
+
+    demo = ROOT / "runs" / "support-lora"
+    if is_run_dir(demo) and read_config(demo).method.name == "lora" and read_config(demo).model == "smollm2-135m":
+        return demo
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "demo" / "support-lora"
+    with FileLock(str(shared / "demo.lock")):
+        if not is_run_dir(out):
+            done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--output",
+                                   str(out), "--overwrite"], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+            assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
 def pytest_configure(config):
     _own_cores_per_worker()
 

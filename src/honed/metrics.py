@@ -146,6 +146,7 @@ METRICS: tuple[Metric, ...] = (
            lambda p, r: {"mean_words": mean_words(p)}, lambda p, r: {"words": word_count(p)}),
 )
 HEADLINE = "rougeL"  # the score reports sort examples by and plot against size: format and wording in one number
+HEADLINE_SCORES = ("bleu", "chrf", "rougeL", "perplexity")  # the deltas a team reads first, tested together
 
 
 def metric_names() -> list[str]:

@@ -76,6 +76,31 @@ def test_eval_cli_with_baseline_writes_outputs(tiny_model, tmp_path):
     assert [p["reference"] for p in predictions] == [r["messages"][-1]["content"] for r in ROWS]
     assert all("baseline_prediction" in p and "rougeL" in p["scores"] for p in predictions)
     assert (run / "eval" / "report.md").read_text().startswith("# Evaluation of")
+    # every delta has its paired interval; with 3 prompts none excludes zero, so none is marked
+    assert set(summary["intervals"]) == set(summary["delta"]) and summary["bootstrap"]["resamples"] == 1000
+    for key, interval in summary["intervals"].items():
+        assert interval["low"] <= interval["delta"] <= interval["high"], key
+    assert all(p["loss"]["tokens"] > 0 and p["baseline_loss"]["nll"] > 0 for p in predictions)
+    table = done.stdout.split("## ")[0]
+    assert "95% interval" in table and "No significant difference on 3 prompts" in table
+
+
+def test_a_delta_is_marked_only_where_its_interval_excludes_zero(tmp_path):
+    """A report over a made-up result: a clear gain is ✓, a clear loss ✗, a one-prompt gain carries no mark."""
+    from honed.evaluation.report import metrics_table
+    from honed.evaluation.runner import EvalResult, Scored
+    from honed.evaluation.significance import Interval
+
+    result = EvalResult(tmp_path, Scored("tuned", {"rougeL": 40.0, "perplexity": 9.0, "bleu": 12.0}, [], []),
+                        Scored("base", {"rougeL": 20.0, "perplexity": 7.0, "bleu": 11.5}, [], []), ["p"] * 16, [])
+    result.intervals = {"rougeL": Interval(20.0, 14.0, 26.0, 0.001), "perplexity": Interval(2.0, 0.5, 3.5, 0.01),
+                        "bleu": Interval(0.5, -1.0, 2.0, 0.4)}
+    result.resamples = 1000
+    table = metrics_table(result)
+    assert "| rougeL | 20.00 | 40.00 | +20.00 ✓ | [+14.00, +26.00] |" in table
+    assert "| perplexity | 7.00 | 9.00 | +2.00 ✗ |" in table  # lower is better: a significant rise is worse
+    assert "| bleu | 11.50 | 12.00 | +0.50 | [-1.00, +2.00] |" in table
+    assert "No significant difference on 16 prompts: bleu." in table and "tested at once" in table
 
 
 def test_text_only_test_file_is_refused(tiny_model, tmp_path):

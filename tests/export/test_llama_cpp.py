@@ -155,22 +155,6 @@ PROMPTS = 16
 DEMO_THREADS = min(2, len(os.sched_getaffinity(0)))
 
 
-@pytest.fixture(scope="module")
-def support_lora(tmp_path_factory) -> Path:
-    """`make demo`'s run when it is there; otherwise the same run trained here. (Half its 24 steps gave the tuned
-    style, but an answer or two that q8_0 rounds differently: ROUGE-L 2.1 points from honed's, in CI and here.)"""
-    from honed.training import is_run_dir, read_config
-
-    demo = ROOT / "runs" / "support-lora"
-    if is_run_dir(demo) and read_config(demo).method.name == "lora" and read_config(demo).model == "smollm2-135m":
-        return demo
-    out = tmp_path_factory.mktemp("support") / "support-lora"
-    done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--output", str(out)], capture_output=True, text=True, timeout=1800, cwd=ROOT,
-                          env={**os.environ})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return out
-
-
 def _test_rows() -> list[dict]:
     rows = [json.loads(line) for line in TEST_DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     return rows[:PROMPTS]
@@ -222,7 +206,7 @@ def _honed_eval_rouge_l(run_dir: Path, out: Path) -> float:
 
 
 @pytest.mark.slow
-def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
+def test_demo_run_answers_in_llama_cpp_as_in_honed(demo_run, tmp_path):
     """The acceptance figures of GGUF export, measured on the demo's first 16 held-out prompts:
     f16 export: first 32 greedy tokens equal honed's own on >= 12/16; q8_0 export: ROUGE-L within 2 points of
     `honed eval`, q4_k_m within 3; LoRA adapter GGUF on the original Q4_1 file: ROUGE-L >= 15 points above that
@@ -237,9 +221,9 @@ def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
     q4km = tmp_path / "q4_k_m.gguf"
     for args in (["--gguf", str(f16), "--quant", "f16"], ["--gguf", str(q8)], ["--gguf-adapter", str(adapter)],
                  ["--gguf", str(q4km), "--quant", "q4_k_m"]):
-        assert main(["export", str(support_lora), *args]) == 0
+        assert main(["export", str(demo_run), *args]) == 0
     say("exported f16, q8_0, q4_k_m and the adapter")
-    run = load_run(support_lora)
+    run = load_run(demo_run)
     stops = stop_token_ids(run.tokenizer, run.model)
     ours = _honed_greedy(run.model.merge_and_unload(), run.tokenizer, rows, stops, 32)
     say("honed's greedy answers")
@@ -247,7 +231,7 @@ def test_demo_run_answers_in_llama_cpp_as_in_honed(support_lora, tmp_path):
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
     say(f"f16: the first 32 greedy tokens equal honed's own on {same}/{PROMPTS} prompts")
 
-    honed_rouge = _honed_eval_rouge_l(support_lora, tmp_path / "eval")
+    honed_rouge = _honed_eval_rouge_l(demo_run, tmp_path / "eval")
     q8_llm = load(q8, DEMO_THREADS)
     q8_rouge = _rouge_l(_text(q8_llm, _llama_cpp_answers(q8_llm, rows, set(stops), 64)), rows)
     q4km_llm = load(q4km, DEMO_THREADS)

@@ -264,6 +264,9 @@ class EvalConfig(Section):
     """At every training.eval_steps, also generate answers for a sample of the validation set and log the metrics."""
     sample: int = Field(16, ge=1)
     """Validation rows generated for during_training (the first N, same each time)."""
+    bootstrap: int = Field(1000, ge=0)
+    """Resamples of the test prompts for the paired 95% interval on each delta against a baseline (0: no intervals).
+    A delta is marked better or worse only where its interval excludes zero."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
 

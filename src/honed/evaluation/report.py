@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from honed.metrics import HEADLINE, score
+from honed.metrics import HEADLINE, HEADLINE_SCORES, score
 
 
 def metrics_table(result) -> str:
@@ -11,12 +11,40 @@ def metrics_table(result) -> str:
         lines = ["| metric | " + target.label + " |", "|---|---:|"]
         lines += [f"| {name} | {value:.2f} |" for name, value in target.metrics.items()]
         return "\n".join(lines)
-    lines = [f"| metric | {baseline.label} | {target.label} | delta |", "|---|---:|---:|---:|"]
+    intervals = getattr(result, "intervals", {})
+    lines = [f"| metric | {baseline.label} | {target.label} | delta | 95% interval |", "|---|---:|---:|---:|---|"]
     for name in dict.fromkeys([*target.metrics, *baseline.metrics]):
         before, value = baseline.metrics.get(name), target.metrics.get(name)
-        delta = _signed(value - before, name) if value is not None and before is not None else "—"
-        lines.append(f"| {name} | {_cell(before)} | {_cell(value)} | {delta} |")
-    return "\n".join(lines)
+        delta = _delta(value - before, name, intervals.get(name)) if None not in (value, before) else "—"
+        spread = f"[{intervals[name].low:+.2f}, {intervals[name].high:+.2f}]" if name in intervals else "—"
+        lines.append(f"| {name} | {_cell(before)} | {_cell(value)} | {delta} | {spread} |")
+    return "\n".join(lines) + "\n\n" + significance_note(result)
+
+
+def significance_note(result) -> str:
+    """How to read the marks, under the table: what was resampled, and that several metrics are tested at once."""
+    intervals, prompts = getattr(result, "intervals", {}), len(result.prompts)
+    if not intervals:
+        return (f"No intervals (eval.bootstrap: 0, or fewer than 2 prompts): the deltas on {prompts} prompts are not "
+                "tested, and none is marked.")
+    same = [name for name, interval in intervals.items() if _direction(name) is not None
+            and interval.verdict(_direction(name)) == "same"]
+    headline = ", ".join(score(name).label for name in HEADLINE_SCORES if name in intervals)
+    tested = sum(_direction(name) is not None for name in intervals)
+    text = (f"95% intervals: paired bootstrap over the {prompts} test prompts ({result.resamples:,} resamples, both "
+            f"models on the same resamples). ✓ better, ✗ worse, only where the interval excludes zero. {tested} "
+            f"metrics are tested at once (the headline ones: {headline}): at 95% each, about one mark in twenty can "
+            "come by chance.")
+    if same:
+        text += f" No significant difference on {prompts} prompts: {', '.join(same)}."
+    return text
+
+
+def _direction(name: str) -> bool | None:
+    try:
+        return score(name).higher_is_better
+    except StopIteration:
+        return None
 
 
 def _cell(value: float | None) -> str:
@@ -32,11 +60,10 @@ def perplexity_notes(result) -> list[str]:
             for scored in (result.baseline, result.target) if scored is not None and scored.perplexity_excluded]
 
 
-def _signed(delta: float, name: str) -> str:
-    direction = score(name).higher_is_better
-    better = direction is not None and (delta > 0 if direction else delta < 0)
-    mark = " ✓" if better and abs(delta) > 1e-9 else ""
-    return f"{delta:+.2f}{mark}"
+def _delta(delta: float, name: str, interval) -> str:
+    """Marked only where the paired interval excludes zero; untested deltas carry no mark."""
+    verdict = interval.verdict(_direction(name)) if interval is not None else "same"
+    return f"{delta:+.2f}" + {"better": " ✓", "worse": " ✗", "same": ""}[verdict]
 
 
 def telling_examples(result, count: int = 3) -> list[int]:

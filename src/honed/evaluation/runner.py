@@ -28,6 +28,12 @@ class Scored:
     per_example: list[dict[str, float]]
     perplexity_excluded: int = 0  # rows with no reference token left to score, so without a perplexity
     generation: str = ""  # how the answers were generated (the engine's path: decoder, dtypes)
+    losses: list = field(default_factory=list)  # each row's (summed nll, tokens), None without a token; [] unmeasured
+
+    def side(self):
+        from honed.evaluation.significance import Side
+
+        return Side(self.predictions, self.per_example, self.losses)
 
 
 @dataclass
@@ -39,6 +45,8 @@ class EvalResult:
     references: list[str]
     summary: dict = field(default_factory=dict)
     conversations: list[list[dict]] = field(default_factory=list)  # each prompt as the chat messages it was
+    intervals: dict = field(default_factory=dict)  # score key -> significance.Interval of target minus baseline
+    resamples: int = 0
 
 
 def evaluate_subject(
@@ -66,8 +74,18 @@ def evaluate_subject(
         [reference for _, reference in conversations],
         conversations=[conv[:-1] for conv, _ in conversations],
     )
+    if result.baseline is not None:
+        result.intervals = _intervals(result, settings.bootstrap)
+        result.resamples = settings.bootstrap
     result.summary = _write(result, source, subject, settings)
     return result
+
+
+def _intervals(result: EvalResult, samples: int) -> dict:
+    from honed.evaluation.significance import paired_intervals
+
+    keys = [key for key in result.target.metrics if key in result.baseline.metrics]
+    return paired_intervals(result.target.side(), result.baseline.side(), result.references, keys, samples)
 
 
 def _test_rows(data: str, subject: Subject, limit: int | None) -> list[dict]:
@@ -100,7 +118,7 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
         predictions = engine.generate(prompts, settings.generation, bar)
     metrics = corpus_scores(predictions, references, settings.metrics)
     per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
-    excluded = 0
+    excluded, losses = 0, []
     if "perplexity" in settings.metrics:
         losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length,
                                   engine)
@@ -108,7 +126,7 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
         _put_perplexity(metrics, losses)
         for scores, loss in zip(per_example, losses, strict=True):
             _put_perplexity(scores, [loss])
-    return Scored(subject.label, metrics, predictions, per_example, excluded, engine.path)
+    return Scored(subject.label, metrics, predictions, per_example, excluded, engine.path, losses)
 
 
 def _put_perplexity(scores: dict[str, float], losses: list) -> None:
@@ -145,6 +163,12 @@ def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig
                                "generation": result.baseline.generation}
         summary["delta"] = {k: value - result.baseline.metrics[k] for k, value in result.target.metrics.items()
                             if k in result.baseline.metrics}
+        if result.intervals:
+            from honed.evaluation.significance import LEVEL, SEED
+
+            summary["intervals"] = {key: interval.as_dict() for key, interval in result.intervals.items()}
+            summary["bootstrap"] = {"resamples": result.resamples, "seed": SEED, "level": LEVEL,
+                                    "prompts": len(result.references), "paired": True}
     (result.output_dir / rundir.EVAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     with (result.output_dir / rundir.PREDICTIONS_FILE).open("w", encoding="utf-8") as out:
         for row in _prediction_rows(result):
@@ -162,12 +186,20 @@ def _prediction_rows(result: EvalResult):
             "prediction": result.target.predictions[index],
             "scores": result.target.per_example[index],
         }
+        if result.target.losses:  # corpus perplexity is resampled from these, not from each row's perplexity
+            row["loss"] = _loss(result.target.losses[index])
         if result.conversations:  # the prompt with its system message and earlier turns (review exports need it)
             row["messages"] = result.conversations[index]
         if result.baseline:
             row["baseline_prediction"] = result.baseline.predictions[index]
             row["baseline_scores"] = result.baseline.per_example[index]
+            if result.baseline.losses:
+                row["baseline_loss"] = _loss(result.baseline.losses[index])
         yield row
+
+
+def _loss(loss) -> dict | None:
+    return None if loss is None else {"nll": loss[0], "tokens": loss[1]}
 
 
 def _sha256(data: str) -> str | None:

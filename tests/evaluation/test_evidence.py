@@ -1,0 +1,47 @@
+"""The evidence on the default model (slow): the demo's gain over its base is significant on every headline metric;
+two demo runs that differ only in their seed are not told apart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from honed.cli.main import main
+from honed.metrics import HEADLINE_SCORES, score
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_EVAL = ["--limit", "16", "--max-new-tokens", "64", "--examples", "0"]  # what make demo evaluates
+
+
+def _eval(target: Path, baseline: str, out: Path) -> tuple[dict, str]:
+    assert main(["eval", str(target), "--baseline", baseline, *DEMO_EVAL, "--output", str(out)]) == 0
+    return json.loads((out / "eval.json").read_text()), (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_demos_gain_over_its_base_is_significant_on_every_headline_metric(demo_run, tmp_path):
+    summary, report = _eval(demo_run, "base", tmp_path / "eval")
+    assert summary["bootstrap"]["prompts"] == 16
+    for key in HEADLINE_SCORES:
+        interval = summary["intervals"][key]
+        better = interval["low"] > 0 if score(key).higher_is_better else interval["high"] < 0
+        assert better, (key, interval)
+        assert f"| {key} |" in report and f"{interval['delta']:+.2f} ✓ |" in report
+
+
+@pytest.mark.slow
+def test_two_demo_runs_that_differ_only_in_seed_are_not_told_apart_on_rouge_l(demo_run, tmp_path):
+    other = tmp_path / "seed-2"
+    done = subprocess.run([sys.executable, "-m", "honed", "train", "examples/support.yaml", "--set", "training.seed=2",
+                           "--output", str(other)], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary, report = _eval(other, str(demo_run), tmp_path / "eval")
+    rouge_l = summary["intervals"]["rougeL"]
+    assert rouge_l["low"] <= 0 <= rouge_l["high"] and summary["delta"]["rougeL"] != 0  # different answers, same skill
+    assert f"| rougeL | {summary['baseline']['metrics']['rougeL']:.2f} | {summary['metrics']['rougeL']:.2f} | " \
+           f"{rouge_l['delta']:+.2f} |" in report
+    assert "No significant difference on 16 prompts:" in report and "rougeL" in report.split("No significant")[1]

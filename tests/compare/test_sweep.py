@@ -62,6 +62,23 @@ def test_compare_measures_each_technique_and_reports_a_failure_without_sinking_t
     for name in ("report.md", "report.html", "loss_curves.png", "quality_vs_params.png", "time_memory.png"):
         assert (out / name).stat().st_size > 0
     assert "impossible**: NoMatchingPeftModuleError" in (out / "report.md").read_text()
+    # each technique's paired intervals against the base and against the best technique, in results.json and the table
+    rows = {row["label"]: row for row in json.loads((out / "results.json").read_text())}
+    best = max(("lora", "prompt"), key=lambda label: rows[label]["metrics"]["rougeL"])
+    other = "prompt" if best == "lora" else "lora"
+    for label in ("lora", "prompt"):
+        interval = rows[label]["vs_base"]["rougeL"]
+        assert interval["low"] <= interval["delta"] <= interval["high"]
+        assert interval["delta"] == pytest.approx(rows[label]["metrics"]["rougeL"] - rows["base"]["metrics"]["rougeL"])
+        assert set(rows[label]["vs_base"]) == {"bleu", "chrf", "rougeL", "perplexity"}
+        low, high = rows[label]["own_interval"]
+        assert low <= rows[label]["metrics"]["rougeL"] <= high
+    assert rows[best]["vs_best"] == {} and set(rows[other]["vs_best"]) == {"bleu", "chrf", "rougeL", "perplexity"}
+    assert rows["base"]["vs_base"] == {} and rows["impossible"]["vs_base"] == {}
+    table = (out / "report.md").read_text()
+    assert "ROUGE-L vs base | ROUGE-L vs best |" in table and "intervals do not make groups" in table
+    line = next(row for row in table.splitlines() if row.startswith(f"| {best} |"))
+    assert line.rstrip(" |").endswith("best")
 
     # A re-run measures only what is not done: the failure again, nothing else.
     done = {label: _mtime(out / label / "result.json") for label in ("base", "lora", "prompt")}

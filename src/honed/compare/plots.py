@@ -61,11 +61,18 @@ def _quality_vs_params(path: Path, trained: list[ContestantResult], base: Contes
     axes = figure.add_subplot()
     points = [r for r in trained if r.trainable_params and HEADLINE in r.metrics]
     axes.scatter([r.trainable_params for r in points], [r.metrics[HEADLINE] for r in points], s=40, zorder=3)
+    spread = [r for r in points if r.own_interval]
+    if spread:  # each technique's own 95% interval over resamples of the test prompts
+        axes.errorbar([r.trainable_params for r in spread], [r.metrics[HEADLINE] for r in spread],
+                      yerr=[[max(r.metrics[HEADLINE] - r.own_interval[0], 0) for r in spread],
+                            [max(r.own_interval[1] - r.metrics[HEADLINE], 0) for r in spread]],
+                      fmt="none", ecolor="tab:blue", alpha=0.6, capsize=4, zorder=2, label="95% interval")
     for r in points:
         axes.annotate(r.label, (r.trainable_params, r.metrics[HEADLINE]), textcoords="offset points", xytext=(5, 4),
                       fontsize="small")
     if base is not None and HEADLINE in base.metrics:
         axes.axhline(base.metrics[HEADLINE], color="grey", linestyle="--", label="base model (untrained)")
+    if spread or (base is not None and HEADLINE in base.metrics):
         axes.legend(fontsize="small")
     axes.set_xscale("log")
     axes.set(xlabel="trainable parameters (log scale)", ylabel=f"{score(HEADLINE).label} on test prompts",

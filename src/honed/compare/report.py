@@ -9,10 +9,12 @@ import json
 from pathlib import Path
 
 from honed.compare.budget import Budget
+from honed.compare.intervals import best_technique, with_intervals
 from honed.compare.plots import draw_plots
 from honed.compare.results import ContestantResult
 from honed.compare.table import base_val_loss, table
 from honed.config import RunConfig
+from honed.metrics import HEADLINE, score
 
 PLOT_TITLES = {
     "loss_curves.png": "Training loss of every technique",
@@ -23,6 +25,7 @@ PLOT_TITLES = {
 
 def write_reports(out: Path, results: list[ContestantResult], budget: Budget, config: RunConfig,
                   source: str | None) -> list[Path]:
+    results = with_intervals(results, config.eval.bootstrap)
     plots = draw_plots(out, results)
     context = _context(results, budget, config, source)
     paths = [out / "report.md", out / "report.html", out / "results.csv", out / "results.json"]
@@ -58,6 +61,13 @@ def _notes(results: list[ContestantResult]) -> list[str]:
                      "differ.")
     notes.append("Learning rates are each technique's own default unless the config sets one "
                  "(see `honed methods` for the defaults and why).")
+    best = best_technique(results)
+    if any(r.vs_base or r.vs_best for r in results):
+        notes.append(f"The last two columns: each technique's {score(HEADLINE).label} minus the base model's and "
+                     f"minus the best technique's ({best.label if best else 'none'}), with a paired bootstrap 95% "
+                     "interval over the same test prompts; ✓ or ✗ only where the interval excludes zero. Two "
+                     "techniques that are each not told apart from the best may still differ from each other: the "
+                     "intervals do not make groups. results.json holds the intervals of every headline metric.")
     return notes
 
 

@@ -36,6 +36,10 @@ class ContestantResult(BaseModel):
     elapsed_s: float | None = None
     run_dir: str | None = None
     eval_dir: str | None = None
+    # written with the reports (compare/intervals.py): paired 95% intervals of the headline scores' differences
+    vs_base: dict[str, dict] = {}
+    vs_best: dict[str, dict] = {}
+    own_interval: tuple[float, float] | None = None  # the headline score's own interval, for the plot
 
     @property
     def ok(self) -> bool:

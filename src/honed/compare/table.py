@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from honed.compare.results import ContestantResult
 from honed.methods import get_method
-from honed.metrics import Score, all_scores
+from honed.metrics import HEADLINE, Score, all_scores, score
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,17 @@ def columns(results: list[ContestantResult]) -> list[Column]:
         Column("train loss", lambda r: r.final_train_loss, "{:.3f}", "low"),
         Column("val loss", val_loss, "{:.3f}", "low"),
         *[_score_column(item) for item in all_scores() if item.in_comparison],
+        Column(f"{score(HEADLINE).label} vs base", lambda r: _difference(r.vs_base.get(HEADLINE))),
+        Column(f"{score(HEADLINE).label} vs best", lambda r: _difference(r.vs_best.get(HEADLINE), "best", r)),
     ]
+
+
+def _difference(interval: dict | None, absent: str | None = None, result: ContestantResult | None = None):
+    """The delta with its paired 95% interval, marked only where the interval excludes zero."""
+    if interval is None:
+        return absent if result is not None and result.method and result.ok and result.vs_base else None
+    mark = " ✓" if interval["low"] > 0 else " ✗" if interval["high"] < 0 else ""
+    return f"{interval['delta']:+.2f} [{interval['low']:+.2f}, {interval['high']:+.2f}]{mark}"
 
 
 def _score_column(item: Score) -> Column:

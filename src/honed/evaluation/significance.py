@@ -73,6 +73,29 @@ def paired_intervals(target: Side, baseline: Side, references: list[str], keys: 
     return intervals
 
 
+def score_interval(side: Side, references: list[str], key: str, samples: int, seed: int = SEED
+                   ) -> tuple[float, float] | None:
+    """The 95% interval of one system's own score over resamples of the prompts (a plot's error bar)."""
+    scorer = resampler(key, references)(side)
+    if scorer is None or samples <= 0 or len(references) < 2:
+        return None
+    _, resampled = scorer(resample_indices(len(references), samples, seed))
+    low, high = np.percentile(resampled, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    return float(low), float(high)
+
+
+def read_side(predictions_file) -> tuple[Side, list[str]]:
+    """A system's answers, per-prompt scores and losses as `honed eval` wrote them, and the references."""
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in Path(predictions_file).read_text(encoding="utf-8").splitlines() if line]
+    losses = [(row["loss"]["nll"], row["loss"]["tokens"]) if row.get("loss") else None for row in rows]
+    side = Side([row["prediction"] for row in rows], [row["scores"] for row in rows],
+                losses if any("loss" in row for row in rows) else [])
+    return side, [row["reference"] for row in rows]
+
+
 def interval(delta: float, differences: np.ndarray) -> Interval:
     low, high = np.percentile(differences, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     return Interval(float(delta), float(low), float(high), p_value(differences, delta))

@@ -6,13 +6,13 @@ import argparse
 import os
 import sys
 
-from honed.cli import chat, compare, config, eval, export, methods, review, serve, studio, train
+from honed.cli import chat, compare, config, eval, export, judge, methods, review, serve, studio, train
 from honed.console import configure_output
 from honed.errors import UserError
 from honed.failures import report_failure, under_launcher
 from honed.version import __version__
 
-VERBS = [train, eval, compare, review, chat, serve, studio, export, methods, config]
+VERBS = [train, eval, compare, review, judge, chat, serve, studio, export, methods, config]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
                         help="print every rating (csv), the results (json), or training data as JSONL: DPO pairs "
                              "{prompt, chosen, rejected} (preferences) or KTO rows {prompt, completion, label} (kto), "
                              "from the items whose reviewers' majority agrees")
+    parser.add_argument("--with-judge", action="store_true",
+                        help="count a model judge's verdicts (honed judge) in --results and --export like a reviewer's")
     parser.set_defaults(handler=run)
 
 
@@ -45,15 +47,15 @@ def run(args) -> int:
         store = Store(db)
         store.setup(label_a, label_b, items, load_conversations(args.a, args.b))
     if args.export in ("preferences", "kto"):
-        return _export_training_data(store, args.export)
+        return _export_training_data(store, args.export, args.with_judge)
     if args.export == "csv":
         print(csv_export(store), end="")
         return 0
     if args.export == "json":
-        print(json.dumps(results(store), indent=2))
+        print(json.dumps(results(store, args.with_judge), indent=2))
         return 0
     if args.results:
-        print(text_report(results(store)))
+        print(text_report(results(store, args.with_judge)))
         return 0
     server = make_review_server(store, args.host, args.port, args.token)
     host, port = server.server_address[:2]
@@ -68,13 +70,13 @@ def run(args) -> int:
     return 0
 
 
-def _export_training_data(store, kind: str) -> int:
+def _export_training_data(store, kind: str, with_judge: bool) -> int:
     import json
     import sys
 
     from honed.review.preferences import export_rows
 
-    rows, tally = export_rows(store, kind)
+    rows, tally = export_rows(store, kind, with_judge)
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
     print(tally.line(kind), file=sys.stderr)

@@ -40,11 +40,11 @@ def majority(choices: list[str]) -> str | None:
     return choice if 2 * count > len(choices) else None
 
 
-def export_rows(store: Store, kind: str) -> tuple[list[dict], ExportTally]:
+def export_rows(store: Store, kind: str, with_judge: bool = False) -> tuple[list[dict], ExportTally]:
     """`kind` 'preferences': {prompt, chosen, rejected}; 'kto': {prompt, completion, label}. The prompt is chat
     messages where the review kept them (then answers are assistant turns), else the prompt's text."""
     choices: dict[int, list[str]] = {}
-    for rating in store.ratings():
+    for rating in store.ratings(with_judge):  # a judge's verdicts only when asked: never training data by accident
         choices.setdefault(rating["item_id"], []).append(rating["choice"])
     tally, rows = ExportTally(rated=len(choices)), []
     for item_id in sorted(choices):

@@ -28,8 +28,16 @@ CREATE TABLE IF NOT EXISTS ratings (
     comment TEXT, created REAL NOT NULL,
     PRIMARY KEY (item_id, reviewer)
 );
+CREATE TABLE IF NOT EXISTS judge_failures (
+    item_id INTEGER NOT NULL REFERENCES items(id), judge TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL
+);
 """
 CRITERIA = ("relevance", "tone", "accuracy")
+JUDGE_PREFIX = "judge:"  # a model's verdicts (honed judge) are stored as the reviewer judge:<model>
+
+
+def is_judge(reviewer: str) -> bool:
+    return reviewer.startswith(JUDGE_PREFIX)
 
 
 @dataclass
@@ -120,9 +128,16 @@ class Store:
         with closing(self._connect()) as db:
             return db.execute("SELECT COUNT(*) FROM ratings WHERE reviewer = ?", (reviewer,)).fetchone()[0]
 
-    def ratings(self) -> list[dict]:
+    def ratings(self, with_judge: bool = True) -> list[dict]:
         with closing(self._connect()) as db:
-            return [dict(row) for row in db.execute("SELECT * FROM ratings ORDER BY item_id, reviewer")]
+            rows = [dict(row) for row in db.execute("SELECT * FROM ratings ORDER BY item_id, reviewer")]
+        return rows if with_judge else [row for row in rows if not is_judge(row["reviewer"])]
+
+    def judge_failures(self) -> dict[str, int]:
+        """Items each judge left without a verdict (its answers malformed), by judge."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT judge, COUNT(DISTINCT item_id) FROM judge_failures GROUP BY judge").fetchall()
+        return {judge: count for judge, count in rows}
 
     # writing
 
@@ -139,6 +154,10 @@ class Store:
                 f"created) VALUES (?, ?, ?, ?, {', '.join('?' * len(columns))}, ?, ?)",
                 (item_id, reviewer, choice, int(a_left), *values, comment, time.time()),
             )
+
+    def judge_failure(self, item_id: int, judge: str, reason: str) -> None:
+        with closing(self._connect()) as db:
+            db.execute("INSERT INTO judge_failures VALUES (?, ?, ?, ?)", (item_id, judge, reason, time.time()))
 
     def a_on_left(self, item_id: int, reviewer: str) -> bool:
         """Which answer is shown on the left, fixed per item and reviewer (reloads show the same order) but

@@ -23,9 +23,10 @@ demo: $(STAMP)
 	$(HONED) train examples/support.yaml --overwrite
 	$(HONED) eval runs/support-lora --baseline base --limit 16 --max-new-tokens 64 --examples 3
 
-# -n auto: one pytest-xdist worker per core, each kept to its own core (tests/conftest.py)
+# -n auto: one pytest-xdist worker per core, each kept to its own core (tests/conftest.py); the slow tests go first
+# and an idle worker steals waiting tests, so both cores stay busy to the end
 test: $(STAMP)
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist worksteal
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not slow"

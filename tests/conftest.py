@@ -36,6 +36,12 @@ def demo_run(tmp_path_factory, worker_id) -> Path:
     return out
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow tests (the default model: a minute or more each) first, so that no worker starts one when the
+    other has nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_configure(config):
     _own_cores_per_worker()
 

@@ -64,8 +64,18 @@ def converted_gguf(gguf: Path, name: str) -> Path:
     target = honed_home() / "models" / f"{name}-{_fingerprint(gguf)}"
     if (target / "config.json").is_file():
         return target
-    log.info("converting %s to a cached HF folder (once, ~30 s) at %s", gguf.name, target)
+    from filelock import FileLock
+
     target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target.parent / f".{target.name}.lock")):  # two commands at once: one converts, one waits
+        if (target / "config.json").is_file():
+            return target
+        _convert_into(gguf, target)
+    return target
+
+
+def _convert_into(gguf: Path, target: Path) -> None:
+    log.info("converting %s to a cached HF folder (once, ~30 s) at %s", gguf.name, target)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
         _convert(gguf, staging)
@@ -75,7 +85,6 @@ def converted_gguf(gguf: Path, name: str) -> Path:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _fingerprint(path: Path) -> str:

@@ -18,10 +18,13 @@ ROWS = [{"prompt": f"Question {i}: where is parcel {i}?", "completion": f"Parcel
         for i in range(32)]
 
 
+TRAIN_FLAGS = ["--max-steps", "4", "--lr", "5e-3", "--set", "training.logging_steps=1", "--set", "training.warmup=0",
+               "--set", "method.dropout=0"]
+
+
 def _train(tiny_model, data, out, *flags) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "honed", "train", "--model", str(tiny_model), "--data", str(data),
-               "--output", str(out), "--max-steps", "4", "--lr", "5e-3", "--set", "training.logging_steps=1",
-               "--set", "training.warmup=0", "--set", "method.dropout=0", *flags]
+               "--output", str(out), *TRAIN_FLAGS, *flags]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
@@ -42,8 +45,10 @@ def _losses(run: Path) -> list[float]:
 )
 def test_two_processes_match_one_with_the_same_global_batch(tiny_model, tmp_path, single, per_process):
     data = write_jsonl(tmp_path / "train.jsonl", ROWS)
-    one = _train(tiny_model, data, tmp_path / "one", "--set", "training.group_by_length=false", *single)
-    assert one.returncode == 0, one.stderr
+    from honed.cli.main import main
+
+    one = ["--model", str(tiny_model), "--data", str(data), "--output", str(tmp_path / "one"), *TRAIN_FLAGS]
+    assert main(["train", *one, "--set", "training.group_by_length=false", *single]) == 0  # in this process
     two = _train(tiny_model, data, tmp_path / "two", "--nproc", "2", "--set", "training.group_by_length=false",
                  *per_process)
     assert two.returncode == 0, two.stderr

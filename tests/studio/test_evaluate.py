@@ -35,5 +35,7 @@ def test_an_evaluation_from_the_studio_is_honed_evals_report(workspace, tiny_mod
     rouge = next(m for m in report["metrics"] if m["name"] == "rougeL")
     assert (rouge["tuned"], rouge["baseline"], rouge["delta"]) == \
         (summary["metrics"]["rougeL"], summary["baseline"]["metrics"]["rougeL"], summary["delta"]["rougeL"])
+    assert rouge["interval"] == summary["intervals"]["rougeL"] and rouge["verdict"] in ("better", "worse", "same")
+    assert report["resamples"] == 1000
     first = report["examples"][0]
     assert first["difference"] == first["score"] - first["baseline_score"]

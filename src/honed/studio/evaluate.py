@@ -64,6 +64,15 @@ def _error_line(log: str) -> str:
     return lines[-1] if lines else (log.strip().splitlines() or [""])[-1]
 
 
+def _verdict(key: str, interval: dict | None) -> str | None:
+    """better / worse / same, as honed eval's report marks it (only where the interval excludes zero)."""
+    from honed.evaluation.significance import Interval
+    from honed.metrics import all_scores
+
+    direction = next((item.higher_is_better for item in all_scores() if item.key == key), None)
+    return Interval(**interval).verdict(direction) if interval else None
+
+
 def report(path) -> dict | None:
     """eval.json and predictions.jsonl as the page shows them; None before the first evaluation."""
     folder = rundir.eval_dir(path)
@@ -73,8 +82,10 @@ def report(path) -> dict | None:
     except (OSError, ValueError):
         return None
     baseline = summary.get("baseline") or {}
+    intervals = summary.get("intervals") or {}
     metrics = [{"name": key, "tuned": value, "baseline": (baseline.get("metrics") or {}).get(key),
-                "delta": (summary.get("delta") or {}).get(key)} for key, value in summary["metrics"].items()]
+                "delta": (summary.get("delta") or {}).get(key), "interval": intervals.get(key),
+                "verdict": _verdict(key, intervals.get(key))} for key, value in summary["metrics"].items()]
     examples = []
     for row in rows:
         tuned, base = (row.get("scores") or {}).get(HEADLINE), (row.get("baseline_scores") or {}).get(HEADLINE)
@@ -83,4 +94,4 @@ def report(path) -> dict | None:
                          "score": tuned, "baseline_score": base,
                          "difference": None if tuned is None or base is None else tuned - base})
     return {"label": summary.get("label"), "baseline_label": baseline.get("label"), "data": summary.get("data"),
-            "rows": summary.get("rows"), "metrics": metrics, "headline": HEADLINE, "examples": examples}
+            "rows": summary.get("rows"), "metrics": metrics, "resamples": (summary.get("bootstrap") or {}).get("resamples"), "headline": HEADLINE, "examples": examples}

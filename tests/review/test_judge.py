@@ -168,6 +168,7 @@ def test_verdicts_are_read_from_json_with_scores_and_mapped_back_to_a_and_b():
 
     assert parse_verdict('Sure! {"winner": "2", "reason": "kinder"} Hope that helps.', False)["winner"] == 1
     assert parse_verdict('{"winner": "both bad"}', False)["winner"] == "both_bad"
+    assert parse_verdict('{"winner": "1"}{"winner": "2"} and on', False)["winner"] == 0  # the first, then it went on
     for malformed in ("B is better.", '{"winner": "3"}', '{"winner": "1"', "I cannot judge this."):
         assert parse_verdict(malformed, False) is None, malformed
     scored = '{"winner": "1", "scores": {"1": {"relevance": 5, "tone": 4, "accuracy": 5}, ' \

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,14 +185,8 @@ def verdict_messages(settings: JudgeSettings, item: Item, a_first: bool) -> list
 
 def parse_verdict(text: str, criteria: bool) -> dict | None:
     """The first JSON object in the reply with a known winner (and, with criteria, 1-5 scores); None otherwise."""
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if not match:
-        return None
-    try:
-        verdict = json.loads(match.group(0))
-    except json.JSONDecodeError:
-        return None
-    winner = str(verdict.get("winner", "")).strip().lower() if isinstance(verdict, dict) else ""
+    verdict = _first_object(text)
+    winner = str(verdict.get("winner", "")).strip().lower() if verdict else ""
     if winner not in WINNERS:
         return None
     scores = {}
@@ -206,6 +199,19 @@ def parse_verdict(text: str, criteria: bool) -> dict | None:
         if any(not 1 <= value <= 5 for side in scores.values() for value in side.values()):
             return None
     return {"winner": WINNERS[winner], "scores": scores, "reason": str(verdict.get("reason", ""))[:500]}
+
+
+def _first_object(text: str) -> dict | None:
+    """The first JSON object in the text, whatever comes before or after it (models add prose, or go on)."""
+    decoder = json.JSONDecoder()
+    for start in (i for i, char in enumerate(text) if char == "{"):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def _as_a_and_b(parsed: dict, a_first: bool) -> dict:

@@ -43,7 +43,9 @@ def _side(result: ContestantResult):
 
 
 def _against(side, other, samples: int) -> dict[str, dict]:
-    (target, references), (baseline, _) = side, other
-    keys = [key for key in HEADLINE_SCORES]
+    """Paired only on the same prompts: answers to other test rows have no partner to pair with."""
+    (target, references), (baseline, their_references) = side, other
+    if references != their_references:
+        return {}
     return {key: interval.as_dict() for key, interval in
-            paired_intervals(target, baseline, references, keys, samples).items()}
+            paired_intervals(target, baseline, references, list(HEADLINE_SCORES), samples).items()}

@@ -22,6 +22,7 @@ from honed.precision import Precision, agree_across_processes, choose_precision
 from honed.training.sharding import reshard
 from honed.errors import UserError
 from honed.training.preference import (
+    build_preference_trainer,
     drop_reference_adapter,
     objective_record,
     preference_loss_plan,
@@ -30,7 +31,7 @@ from honed.training.preference import (
 from honed.training.start import inherit_from_run, starting_weights, wrap_or_continue
 from honed.training.trainer import (
     LossPlan,
-    build_trainer,
+    build_supervised_trainer,
     check_optional_packages,
     fsdp_loading,
     optimizer_steps,
@@ -83,6 +84,14 @@ class Outcome:
     initial_eval: dict
     final_eval: dict
     wall_s: float
+
+
+def build_trainer(setup, extra_callbacks: list):
+    """Supervised, or TRL's preference trainer for objective dpo/kto (`preference.py`), equipped alike. Chosen here,
+    above both, so that preference.py builds on trainer.py and never the other way round."""
+    if setup.config.training.objective != "sft":
+        return build_preference_trainer(setup, extra_callbacks)
+    return build_supervised_trainer(setup, extra_callbacks)
 
 
 def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:

@@ -332,17 +332,12 @@ def _attention_scale(model) -> int:
     return 6 * getattr(base.config, "hidden_size", 576)
 
 
-def build_trainer(setup, extra_callbacks: list):
-    """The Trainer for a training.runner.Setup, with honed's callbacks, loader, loss and autocast: supervised, or
-    TRL's preference trainer for objective dpo/kto (`preference.py`), equipped alike."""
+def build_supervised_trainer(setup, extra_callbacks: list):
+    """The supervised Trainer for a training.runner.Setup, with honed's callbacks, loader, loss and autocast."""
     from transformers import DataCollatorForSeq2Seq
 
     from honed.data import IGNORE_INDEX
 
-    if setup.config.training.objective != "sft":
-        from honed.training.preference import build_preference_trainer
-
-        return build_preference_trainer(setup, extra_callbacks)
     config, data, tokenizer = setup.config, setup.data, setup.tokenizer
     args = training_arguments(config, setup.precision, setup.run_dir / "trainer", setup.learning_rate,
                               data.validation is not None)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from honed.cli.review import add_sides
+
 HELP = "a model as judge: pairwise verdicts (both orders) from an OpenAI-compatible server, into a review's store"
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("judge", help=HELP, description=HELP)
-    parser.add_argument("a", help="run directory, 'base', or predictions.jsonl")
-    parser.add_argument("b", help="run directory, 'base', or predictions.jsonl")
-    parser.add_argument("--data", help="test data (prompts with reference answers) for missing predictions")
+    add_sides(parser)
     parser.add_argument("--endpoint", required=True,
                         help="the server's base URL, e.g. http://127.0.0.1:8000/v1 (honed serve, llama.cpp's server, "
                              "vLLM, Ollama, a hosted API)")
@@ -19,7 +19,6 @@ def register(subparsers) -> None:
     parser.add_argument("--reference", action="store_true", help="show the judge each row's reference answer")
     parser.add_argument("--criteria", action="store_true",
                         help="also ask for 1-5 scores on relevance, tone and accuracy, as reviewers give them")
-    parser.add_argument("--db", help="the review's SQLite file (default: as honed review names it)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once (default 4)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     parser.set_defaults(handler=run)
@@ -30,11 +29,9 @@ def run(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from honed.cli.review import _default_db
+    from honed.cli.review import default_db, open_review
     from honed.errors import UserError
-    from honed.review import Store, load_answers
     from honed.review.judge import JudgeSettings, client_for, judge_store, read_rubric
-    from honed.review.sides import load_conversations
 
     if args.concurrency < 1:
         raise UserError("--concurrency must be 1 or more")
@@ -43,10 +40,8 @@ def run(args) -> int:
     settings = JudgeSettings(args.endpoint, args.model, args.api_key_env, read_rubric(args.rubric), args.reference,
                              args.criteria, args.concurrency, args.timeout)
     client = client_for(settings)  # checked before anything is generated or stored
-    db = Path(args.db) if args.db else _default_db(args.a, args.b)
-    label_a, label_b, items = load_answers(args.a, args.b, args.data)
-    store = Store(db)
-    store.setup(label_a, label_b, items, load_conversations(args.a, args.b))
+    db = Path(args.db) if args.db else default_db(args.a, args.b)
+    store = open_review(args, db)
     with tqdm(desc=f"judge {args.model}", unit="verdict", dynamic_ncols=True) as bar:
         tally = judge_store(store, settings, client, bar)
     print(tally.line(settings.reviewer))

@@ -7,10 +7,7 @@ HELP = "blind pairwise human review of two runs (or a run and 'base') in the bro
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("review", help=HELP, description=HELP)
-    parser.add_argument("a", help="run directory, 'base', or predictions.jsonl")
-    parser.add_argument("b", help="run directory, 'base', or predictions.jsonl")
-    parser.add_argument("--data", help="test data (prompts with reference answers) for missing predictions")
-    parser.add_argument("--db", help="SQLite file (default: review-<A>-vs-<B>.sqlite next to the first run)")
+    add_sides(parser)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", help="secret every request must carry (required beyond loopback)")
@@ -24,6 +21,25 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def add_sides(parser) -> None:
+    """The two sides of a review and its store: honed review and honed judge take them alike."""
+    parser.add_argument("a", help="run directory, 'base', or predictions.jsonl")
+    parser.add_argument("b", help="run directory, 'base', or predictions.jsonl")
+    parser.add_argument("--data", help="test data (prompts with reference answers) for missing predictions")
+    parser.add_argument("--db", help="SQLite file (default: review-<A>-vs-<B>.sqlite next to the first run)")
+
+
+def open_review(args, db):
+    """The review of A against B in `db`: made with their answers (generated where missing), or the same one."""
+    from honed.review import Store, load_answers
+    from honed.review.sides import load_conversations
+
+    label_a, label_b, items = load_answers(args.a, args.b, args.data)
+    store = Store(db)
+    store.setup(label_a, label_b, items, load_conversations(args.a, args.b))
+    return store
+
+
 def run(args) -> int:
     import json
     import logging
@@ -31,11 +47,11 @@ def run(args) -> int:
     from urllib.parse import quote
 
     from honed.errors import UserError
-    from honed.review import Store, csv_export, load_answers, make_review_server, results, text_report
-    from honed.review.sides import load_conversations, side_labels
+    from honed.review import Store, csv_export, make_review_server, results, text_report
+    from honed.review.sides import side_labels
 
     log = logging.getLogger("honed")
-    db = Path(args.db) if args.db else _default_db(args.a, args.b)
+    db = Path(args.db) if args.db else default_db(args.a, args.b)
     if (args.results or args.export) and db.is_file():
         store = Store(db)
         stored = (store.meta().get("label_a"), store.meta().get("label_b"))
@@ -43,9 +59,7 @@ def run(args) -> int:
             raise UserError(f"{db}: holds a review of different answers ({stored[0]} vs {stored[1]}); choose "
                             "another --db")
     else:
-        label_a, label_b, items = load_answers(args.a, args.b, args.data)
-        store = Store(db)
-        store.setup(label_a, label_b, items, load_conversations(args.a, args.b))
+        store = open_review(args, db)
     if args.export in ("preferences", "kto"):
         return _export_training_data(store, args.export, args.with_judge)
     if args.export == "csv":
@@ -83,7 +97,7 @@ def _export_training_data(store, kind: str, with_judge: bool) -> int:
     return 0
 
 
-def _default_db(a: str, b: str):
+def default_db(a: str, b: str):
     from pathlib import Path
 
     anchor = next((Path(side) for side in (a, b) if side != "base" and Path(side).exists()), Path("."))

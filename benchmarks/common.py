@@ -53,7 +53,8 @@ def mean_token_loss(model, tokenizer, texts: list[str]) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for text in texts:
-            ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]])
+            ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]],
+                               device=model.device)  # where the trainer left it (TRL moves it to the GPU)
             logits = model(input_ids=ids).logits.float()
             total += float(torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:], reduction="sum"))
             count += ids.shape[1] - 1
@@ -73,6 +74,10 @@ def environment_of(revision: str | None, threads: int | None = None):
         env["OMP_NUM_THREADS"] = str(threads)
     if not revision:
         yield env
+        return
+    prepared = Path(tempfile.gettempdir()) / f"honed-before-{revision}"
+    if (prepared / "src" / "honed").is_dir():  # checked out already: train_throughput's worktree, or gpu_check.sh's
+        yield dict(env, PYTHONPATH=f"{prepared}/src")  # copy on a machine the repository's .git does not reach
         return
     with tempfile.TemporaryDirectory() as tmp:
         tree = f"{tmp}/before"

@@ -165,6 +165,14 @@ def test_keys_the_budget_decides_are_refused_not_silently_overridden(recipe, tmp
     assert not (tmp_path / "x").exists()
 
 
+def test_drift_settings_are_refused_by_compare_which_does_not_measure_drift(recipe, tmp_path):
+    from honed.compare.contestants import refuse_what_compare_decides
+
+    recipe.write_text(recipe.read_text() + "eval: {drift: full}\n")
+    with pytest.raises(UserError, match="eval.drift: honed compare does not measure drift"):
+        refuse_what_compare_decides(load_config(recipe))
+
+
 def test_the_use_case_configs_compare_as_they_are():
     for case in ("support", "medical", "content"):
         config = load_config(Path(__file__).parents[2] / "examples" / "usecases" / f"{case}.yaml")

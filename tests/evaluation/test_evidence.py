@@ -31,6 +31,37 @@ def test_the_demos_gain_over_its_base_is_significant_on_every_headline_metric(de
         better = interval["low"] > 0 if score(key).higher_is_better else interval["high"] < 0
         assert better, (key, interval)
         assert f"| {key} |" in report and f"{interval['delta']:+.2f} ✓ |" in report
+    drift = summary["drift"]  # measured by default against the base: the demo opens general answers as tickets
+    assert drift["flagged"] and drift["opening_share"] > drift["base_opening_share"]
+    assert "## Outside the domain (bundled general-v1.jsonl)" in report
+
+
+@pytest.mark.slow
+def test_the_demo_drifts_outside_its_domain_and_a_barely_trained_run_does_not(demo_run, tmp_path):
+    """The demo opens general answers as support tickets; 2 steps at 1e-6 leave the base's answers as likely."""
+    from honed import load_config
+    from honed.config import EvalConfig
+    from honed.evaluation import load_subject
+    from honed.evaluation.drift import FLAG_LOGLIK, measure_drift
+    from honed.evaluation.subjects import load_baseline
+    from honed.training import fit
+
+    barely = fit(load_config(ROOT / "examples" / "support.yaml", [
+        "training.max_steps=2", "training.learning_rate=1e-6", f"output={tmp_path / 'barely'}"])).run_dir
+    drifts = {}
+    for name, run in (("demo", demo_run), ("barely", barely)):
+        target = load_subject(str(run))
+        drifts[name] = measure_drift(target, load_baseline("base", target), EvalConfig(), progress=False)
+    demo, weak = drifts["demo"], drifts["barely"]
+    assert demo.loglik < FLAG_LOGLIK < weak.loglik and demo.high < weak.low
+    assert demo.opening == "hi there thanks for contacting" and demo.opening_share >= 0.5
+    assert weak.opening_share == demo.base_opening_share == 0.0
+    assert demo.flagged and not weak.flagged
+    general = tmp_path / "four.txt"
+    general.write_text("Name a river.\nHow do clouds form?\nWrite a haiku about rain.\nWhat is 12 times 7?\n")
+    base = load_baseline("base", load_subject(str(barely)))
+    itself = measure_drift(base, base, EvalConfig(), full=True, general=str(general), progress=False)
+    assert itself.loglik == 0.0 and itself.rouge_vs_base == 100.0
 
 
 @pytest.mark.slow

@@ -37,5 +37,7 @@ def test_an_evaluation_from_the_studio_is_honed_evals_report(workspace, tiny_mod
         (summary["metrics"]["rougeL"], summary["baseline"]["metrics"]["rougeL"], summary["delta"]["rougeL"])
     assert rouge["interval"] == summary["intervals"]["rougeL"] and rouge["verdict"] in ("better", "worse", "same")
     assert report["resamples"] == 1000
+    assert report["drift"]["line"].startswith("general answers: log-likelihood")
+    assert report["drift"]["flagged"] == summary["drift"]["flagged"]
     first = report["examples"][0]
     assert first["difference"] == first["score"] - first["baseline_score"]

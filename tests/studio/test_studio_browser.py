@@ -164,6 +164,7 @@ def test_chat_side_by_side_then_evaluate_and_sort_by_difference(workspace, serve
     differences = [float(cell) for cell in cells if cell]
     assert len(cells) == 6 and differences == sorted(differences, reverse=True)
     assert "rougeL" in browser.find_element(By.ID, "metrics").text
+    assert browser.find_element(By.ID, "drift").text.startswith("Outside the domain: general answers: log-likelihood")
     # a tiny model's ROUGE-L differences are mostly ties: the sorting itself shows on another column
     browser.find_element(By.CSS_SELECTOR, "#examples th[data-key=index]").click()  # a new column sorts descending
     order = [row.get_attribute("data-index") for row in browser.find_elements(By.CSS_SELECTOR, "#examples tbody tr")]

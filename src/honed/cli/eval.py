@@ -24,6 +24,12 @@ def register(subparsers) -> None:
                              "fp32 answers exactly as transformers does)")
     parser.add_argument("--metrics", metavar="A,B,...",
                         help=f"a comma-separated subset (default: all) of {describe_metrics()}")
+    parser.add_argument("--drift", choices=["auto", "off", "sample", "full"],
+                        help="how far the run moved on general prompts outside its domain: sample (40 of the general "
+                             "set, 16 answered), full (all), off; default auto: sample when --baseline is base")
+    parser.add_argument("--general", metavar="FILE",
+                        help="your own general prompts for drift (JSONL rows with 'prompt', or one per line in a "
+                             ".txt file); default: the bundled set of 200")
     parser.add_argument("--examples", type=int, default=3, help="examples to print (default 3)")
     parser.add_argument("--output", help="folder for eval.json, predictions.jsonl, report.md")
     parser.set_defaults(handler=run)
@@ -40,10 +46,15 @@ def run(args) -> int:
 
     settings = eval_settings(
         limit=args.limit, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        temperature=args.temperature, metrics=args.metrics, precision=args.precision,
+        temperature=args.temperature, metrics=args.metrics, precision=args.precision, drift=args.drift,
+        general=args.general,
     )
     result = honed.evaluate(args.target, data=args.data, baseline=args.baseline, settings=settings, output=args.output)
     print("\n".join([metrics_table(result), *perplexity_notes(result)]))
+    if result.drift is not None:
+        from honed.evaluation.drift import drift_line
+
+        print(drift_line(result.drift))
     if args.examples:
         print()
         print(examples_section(result, telling_examples(result, args.examples)))
@@ -57,7 +68,8 @@ def _run_on_preferences(args) -> int:
     from honed.evaluation.rewards import evaluate_preferences
 
     flags = {"--max-new-tokens": args.max_new_tokens, "--batch-size": args.batch_size,
-             "--temperature": args.temperature, "--metrics": args.metrics, "--precision": args.precision}
+             "--temperature": args.temperature, "--metrics": args.metrics, "--precision": args.precision,
+             "--drift": args.drift, "--general": args.general}
     unused = [flag for flag, value in flags.items() if value is not None]
     if unused:
         raise UserError(f"{', '.join(unused)}: not used on preference pairs, which are scored, not generated")

@@ -70,6 +70,8 @@ _DECIDED_BY_COMPARE = {
                  "early_stopping_patience", "resume", "objective"},
     "eval": {"limit", "during_training"},
 }
+# Measured by `honed eval` on one run, not by the comparison: refused rather than ignored.
+_NOT_COMPARED = {"drift", "general"}
 # Said per contestant instead (a preference stage names its objective, data and the contestant it starts from).
 _PER_CONTESTANT = {"training.objective": "objective", "from_run": "start_from"}
 
@@ -78,6 +80,9 @@ def refuse_what_compare_decides(config: RunConfig) -> None:
     if config.from_run is not None:
         raise UserError("from_run: honed compare trains every contestant itself; a preference stage names the "
                         "contestant it starts from with `start_from` in compare.techniques")
+    for key in sorted(_NOT_COMPARED & config.eval.model_fields_set):
+        raise UserError(f"eval.{key}: honed compare does not measure drift outside the domain; measure it on a "
+                        "contestant's run: honed eval <comparison>/<technique>/run --baseline base --drift full")
     for section, keys in _DECIDED_BY_COMPARE.items():
         for key in sorted(keys & getattr(config, section).model_fields_set):
             if f"{section}.{key}" in _PER_CONTESTANT:

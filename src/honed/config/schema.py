@@ -267,6 +267,12 @@ class EvalConfig(Section):
     bootstrap: int = Field(1000, ge=0)
     """Resamples of the test prompts for the paired 95% interval on each delta against a baseline (0: no intervals).
     A delta is marked better or worse only where its interval excludes zero."""
+    drift: Literal["auto", "off", "sample", "full"] = "auto"
+    """How far the tuned model moved on general prompts outside its domain: 'sample' scores 40 of the general set's
+    prompts (16 answered), 'full' all of them; 'auto' is 'sample' when the baseline is the run's base model."""
+    general: str | None = None
+    """The general prompts for drift (JSONL rows with 'prompt', or a .txt file, one per line); default: the bundled
+    set of 200."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
 

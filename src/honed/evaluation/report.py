@@ -106,8 +106,28 @@ def markdown_report(result, examples: int = 3) -> str:
     heading = "Examples where they differ most" if result.baseline else "Examples"
     return "\n\n".join(
         [title, f"{len(result.prompts)} test rows.", metrics_table(result), *perplexity_notes(result), f"## {heading}",
-         examples_section(result, telling_examples(result, examples))]
+         examples_section(result, telling_examples(result, examples)), *drift_section(result)]
     ) + "\n"
+
+
+def drift_section(result) -> list[str]:
+    """The drift line, what it measured, and the general prompts whose base answers became least likely."""
+    from honed.evaluation.drift import drift_line
+
+    drift = getattr(result, "drift", None)
+    if drift is None:
+        return []
+    text = [f"## Outside the domain ({drift.source})", drift_line(drift),
+            "Log-likelihood: how much less likely the base model's own greedy answers to general prompts became under "
+            "the tuned model, per token (0: unchanged). Openings: the tuned model's own answers to a sample of them."]
+    if drift.note:
+        text.append(drift.note + ".")
+    for example in drift.examples:
+        text.append("\n".join([f"### {example['id']} ({example['loglik']:+.2f} nats/token)",
+                               f"**Prompt:** {_one_line(example['prompt'])}", "",
+                               f"**base:** {_one_line(example['base']) or '(empty)'}", "",
+                               f"**tuned:** {_one_line(example['tuned']) or '(empty)'}"]))
+    return text
 
 
 REWARD_ROWS = (  # (key, label, unit) of a preference evaluation's table, in order

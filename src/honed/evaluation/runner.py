@@ -13,7 +13,7 @@ from honed.config import EvalConfig
 from honed.data import load_rows, prompt_ids, split_prompt_reference
 from honed.errors import UserError
 from honed.evaluation.perplexity import perplexity, reference_losses
-from honed.evaluation.subjects import Subject, safe_name
+from honed.evaluation.subjects import Subject, is_base_of, load_baseline, safe_name
 from honed.generation import Engine
 from honed.metrics import corpus_scores, example_scores
 
@@ -47,6 +47,7 @@ class EvalResult:
     conversations: list[list[dict]] = field(default_factory=list)  # each prompt as the chat messages it was
     intervals: dict = field(default_factory=dict)  # score key -> significance.Interval of target minus baseline
     resamples: int = 0
+    drift: object = None  # drift.Drift: how far the target moved on general prompts, when measured
 
 
 def evaluate_subject(
@@ -63,6 +64,7 @@ def evaluate_subject(
     if not source:
         raise UserError("no test data: pass --data FILE (or set data.test in the run's config)")
     rows = _test_rows(source, subject, settings.limit)
+    drift = _drift_mode(subject, baseline, settings)  # bad drift settings are refused before any answer is generated
     scored = [score(subject, rows, settings)]
     if baseline is not None:
         scored.append(score(baseline, rows, settings))
@@ -77,6 +79,8 @@ def evaluate_subject(
     if result.baseline is not None:
         result.intervals = _intervals(result, settings.bootstrap)
         result.resamples = settings.bootstrap
+    if drift != "off":
+        result.drift = _drift(subject, baseline, settings, full=drift == "full")
     result.summary = _write(result, source, subject, settings)
     return result
 
@@ -86,6 +90,29 @@ def _intervals(result: EvalResult, samples: int) -> dict:
 
     keys = [key for key in result.target.metrics if key in result.baseline.metrics]
     return paired_intervals(result.target.side(), result.baseline.side(), result.references, keys, samples)
+
+
+def _drift_mode(subject: Subject, baseline: Subject | None, settings: EvalConfig) -> str:
+    """'auto' measures a sample when the baseline is the run's own base model, and nothing otherwise."""
+    from honed.evaluation.drift import load_general
+
+    against_base = baseline is not None and is_base_of(baseline, subject)
+    mode = ("sample" if against_base else "off") if settings.drift == "auto" else settings.drift
+    if mode != "off" and subject.run_dir is None:
+        raise UserError("drift compares a run with its base model: evaluate a run directory, or set drift off")
+    if mode == "off" and settings.general:
+        raise UserError("--general: used only when drift is measured (--drift sample|full, or --baseline base)")
+    if mode != "off":
+        load_general(settings.general)
+    return mode
+
+
+def _drift(subject: Subject, baseline: Subject | None, settings: EvalConfig, full: bool):
+    """Against the run's own base model: the baseline when it is that, else loaded for it."""
+    from honed.evaluation.drift import measure_drift
+
+    base = baseline if baseline is not None and is_base_of(baseline, subject) else load_baseline("base", subject)
+    return measure_drift(subject, base, settings, full=full, general=settings.general)
 
 
 def _test_rows(data: str, subject: Subject, limit: int | None) -> list[dict]:
@@ -169,6 +196,8 @@ def _write(result: EvalResult, data: str, subject: Subject, settings: EvalConfig
             summary["intervals"] = {key: interval.as_dict() for key, interval in result.intervals.items()}
             summary["bootstrap"] = {"resamples": result.resamples, "seed": SEED, "level": LEVEL,
                                     "prompts": len(result.references), "paired": True}
+    if result.drift is not None:
+        summary["drift"] = result.drift.as_dict()
     (result.output_dir / rundir.EVAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     with (result.output_dir / rundir.PREDICTIONS_FILE).open("w", encoding="utf-8") as out:
         for row in _prediction_rows(result):

@@ -9,13 +9,17 @@ from honed.errors import UserError
 
 
 def eval_settings(limit=None, max_new_tokens=None, batch_size=None, temperature=None, metrics=None,
-                  precision=None) -> EvalConfig:
+                  precision=None, drift=None, general=None) -> EvalConfig:
     given = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "temperature": temperature,
              "precision": precision}
     generation = {k: v for k, v in given.items() if v is not None}
     raw: dict = {"generation": generation}
     if limit is not None:
         raw["limit"] = limit
+    if drift is not None:
+        raw["drift"] = drift
+    if general is not None:
+        raw["general"] = general
     if metrics:
         raw["metrics"] = [m.strip() for m in metrics.split(",") if m.strip()]
     try:

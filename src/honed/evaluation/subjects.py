@@ -59,5 +59,14 @@ def load_baseline(reference: str, target: Subject) -> Subject:
     )
 
 
+def is_base_of(baseline: Subject, target: Subject) -> bool:
+    """Whether `baseline` is the untuned model `target` (a run) was trained from."""
+    if baseline.run_dir is not None or target.run_dir is None:
+        return False
+    from honed.rundir import read_config
+
+    return baseline.model_id == read_config(target.run_dir).model
+
+
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"

@@ -94,4 +94,15 @@ def report(path) -> dict | None:
                          "score": tuned, "baseline_score": base,
                          "difference": None if tuned is None or base is None else tuned - base})
     return {"label": summary.get("label"), "baseline_label": baseline.get("label"), "data": summary.get("data"),
-            "rows": summary.get("rows"), "metrics": metrics, "resamples": (summary.get("bootstrap") or {}).get("resamples"), "headline": HEADLINE, "examples": examples}
+            "rows": summary.get("rows"), "metrics": metrics, "headline": HEADLINE, "examples": examples,
+            "resamples": (summary.get("bootstrap") or {}).get("resamples"), "drift": _drift(summary.get("drift"))}
+
+
+def _drift(measured: dict | None) -> dict | None:
+    """The line `honed eval` prints, and whether it is flagged."""
+    from honed.evaluation.drift import Drift, drift_line
+
+    if not measured:
+        return None
+    drift = Drift(**measured)
+    return {"line": drift_line(drift), "flagged": drift.flagged, "examples": drift.examples}

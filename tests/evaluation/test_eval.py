@@ -187,3 +187,25 @@ def test_rows_without_a_reference_token_are_left_out_of_perplexity_and_counted(t
     assert json.loads((tmp_path / "mixed" / "eval.json").read_text())["perplexity_excluded_rows"] == 1
     assert json.loads((tmp_path / "alone" / "eval.json").read_text())["perplexity_excluded_rows"] == 0
     assert "Perplexity leaves out 1 of 2 rows" in (tmp_path / "mixed" / "report.md").read_text()
+
+
+def test_json_answers_are_scored_field_by_field_and_by_the_runs_own_rewards(tiny_model, tmp_path):
+    """The run's config names its rewards (eval.rewards); honed eval reports them, and JSON validity and field
+    accuracy because every reference is a JSON object."""
+    rows = [{"prompt": f"Ticket {i}", "completion": json.dumps({"category": "billing", "order_id": f"BW-00000{i}",
+                                                                "summary": "a refund for a double charge"})}
+            for i in range(3)]
+    data = write_jsonl(tmp_path / "tickets.jsonl", rows)
+    run = fit({"model": str(tiny_model), "data": {"train": str(data)}, "output": str(tmp_path / "run"),
+               "training": {"max_steps": 1, "batch_size": 3},
+               "eval": {"rewards": ["json_valid", {"name": "regex", "pattern": "BW-", "weight": 2}]}}).run_dir
+    result = evaluate(str(run), data=str(data), settings=None)
+    metrics = result.target.metrics
+    assert {"reward_json_valid", "reward_regex", "json_valid", "field_accuracy", "field_category",
+            "field_order_id", "summary_rougeL"} <= set(metrics)
+    valid = [float(p.strip().startswith("{") and p.strip().endswith("}")) for p in result.target.predictions]
+    assert metrics["reward_json_valid"] <= max(valid) and metrics["json_valid"] == 100 * metrics["reward_json_valid"]
+    assert all(set(scores) >= {"reward_json_valid", "field_accuracy"} for scores in result.target.per_example)
+    summary = json.loads((run / "eval" / "eval.json").read_text())
+    assert summary["settings"]["rewards"][1] == {"name": "regex", "weight": 2.0, "schema": None, "pattern": "BW-",
+                                                 "max_words": None}

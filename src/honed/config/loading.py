@@ -110,6 +110,9 @@ def _resolve_paths_against(raw: dict, folder: Path) -> None:
     entries = (raw.get("compare") or {}).get("techniques") if isinstance(raw.get("compare"), dict) else None
     places = [(raw.get(section), key) for section, key in _PATH_KEYS] + [(raw, "from_run")]
     places += [(entry, "data") for entry in entries or []]  # a preference stage's own data
+    for section in ("training", "eval"):  # a reward's schema file
+        rewards = (raw.get(section) or {}).get("rewards") if isinstance(raw.get(section), dict) else None
+        places += [(reward, "schema") for reward in rewards or [] if isinstance(reward, dict)]
     for node, key in places:
         value = node.get(key) if isinstance(node, dict) else None
         if isinstance(value, str) and not Path(value).is_absolute() and (folder / value).exists():

@@ -255,6 +255,39 @@ class GenerationConfig(Section):
 MetricName = Literal[tuple(metric_names())]  # the names in honed.metrics' table, as methods' names in the registry
 
 
+class RewardSpec(Section):
+    """One reward: a registry name (`honed eval --help` lists them) or 'python: module:function', with its weight and
+    the one option it needs (json_schema: schema; regex: pattern; length: max_words; field_match: schema, optional)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True,
+                              serialize_by_alias=True)
+    name: str
+    """The reward: json_valid, json_schema, field_match, exact_match, regex, rougeL, length, or 'python: mod:fn'."""
+    weight: float = 1.0
+    """Its share of the total reward in training; evaluation reports each reward on its own."""
+    schema_file: str | None = Field(None, alias="schema")
+    """A JSON Schema file (json_schema; field_match takes its closed fields from it)."""
+    pattern: str | None = None
+    """regex: the pattern the completion must match."""
+    max_words: int | None = Field(None, ge=1)
+    """length: the word count past which the reward falls."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_name_alone(cls, value):
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _what_the_reward_needs(self) -> RewardSpec:
+        from honed.rewards import check_settings
+
+        check_settings(self.name, self.options())
+        return self
+
+    def options(self) -> dict:
+        return {"schema": self.schema_file, "pattern": self.pattern, "max_words": self.max_words}
+
+
 class EvalConfig(Section):
     metrics: list[MetricName] = Field(default_factory=metric_names)
     """Metrics to compute (`honed eval --help` says what each measures); drop any you do not want."""
@@ -267,6 +300,8 @@ class EvalConfig(Section):
     bootstrap: int = Field(1000, ge=0)
     """Resamples of the test prompts for the paired 95% interval on each delta against a baseline (0: no intervals).
     A delta is marked better or worse only where its interval excludes zero."""
+    rewards: list[RewardSpec] = Field(default_factory=list)
+    """Rewards to report on the test answers, each as its mean (the ones GRPO trains on, or any other)."""
     drift: Literal["auto", "off", "sample", "full"] = "auto"
     """How far the tuned model moved on general prompts outside its domain: 'sample' scores 40 of the general set's
     prompts (16 answered), 'full' all of them; 'auto' is 'sample' when the baseline is the run's base model."""

@@ -27,10 +27,10 @@ def significance_note(result) -> str:
     if not intervals:
         return (f"No intervals (eval.bootstrap: 0, or fewer than 2 prompts): the deltas on {prompts} prompts are not "
                 "tested, and none is marked.")
-    same = [name for name, interval in intervals.items() if _direction(name) is not None
-            and interval.verdict(_direction(name)) == "same"]
+    same = [name for name, interval in intervals.items() if direction(name) is not None
+            and interval.verdict(direction(name)) == "same"]
     headline = ", ".join(score(name).label for name in HEADLINE_SCORES if name in intervals)
-    tested = sum(_direction(name) is not None for name in intervals)
+    tested = sum(direction(name) is not None for name in intervals)
     text = (f"95% intervals: paired bootstrap over the {prompts} test prompts ({result.resamples:,} resamples, both "
             f"models on the same resamples). ✓ better, ✗ worse, only where the interval excludes zero. {tested} "
             f"metrics are tested at once (the headline ones: {headline}): at 95% each, about one mark in twenty can "
@@ -40,11 +40,13 @@ def significance_note(result) -> str:
     return text
 
 
-def _direction(name: str) -> bool | None:
+def direction(name: str) -> bool | None:
+    from honed.evaluation.structured import is_structured_key
+
     try:
         return score(name).higher_is_better
     except StopIteration:
-        return None
+        return True if is_structured_key(name) else None
 
 
 def _cell(value: float | None) -> str:
@@ -62,7 +64,7 @@ def perplexity_notes(result) -> list[str]:
 
 def _delta(delta: float, name: str, interval) -> str:
     """Marked only where the paired interval excludes zero; untested deltas carry no mark."""
-    verdict = interval.verdict(_direction(name)) if interval is not None else "same"
+    verdict = interval.verdict(direction(name)) if interval is not None else "same"
     return f"{delta:+.2f}" + {"better": " ✓", "worse": " ✗", "same": ""}[verdict]
 
 

@@ -59,15 +59,16 @@ def evaluate_subject(
 ) -> EvalResult:
     """Score a model already loaded (`honed.evaluate` loads it from a reference; honed compare scores the base
     model it loaded itself) and write eval.json, predictions.jsonl and report.md."""
-    settings = settings or EvalConfig()
+    settings = _with_the_runs_rewards(settings or EvalConfig(), subject)
     source = str(data or subject.data.test or "")
     if not source:
         raise UserError("no test data: pass --data FILE (or set data.test in the run's config)")
     rows = _test_rows(source, subject, settings.limit)
     drift = _drift_mode(subject, baseline, settings)  # bad drift settings are refused before any answer is generated
-    scored = [score(subject, rows, settings)]
+    rewards = build_rewards(settings)  # and so are rewards that cannot be built (a schema, an import)
+    scored = [score(subject, rows, settings, rewards)]
     if baseline is not None:
-        scored.append(score(baseline, rows, settings))
+        scored.append(score(baseline, rows, settings, rewards))
     out = Path(output) if output else _default_output(subject)
     conversations = [split_prompt_reference(row) for row in rows]
     result = EvalResult(
@@ -132,7 +133,50 @@ def _test_rows(data: str, subject: Subject, limit: int | None) -> list[dict]:
     return rows.rows[:limit] if limit else rows.rows
 
 
-def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
+def _with_the_runs_rewards(settings: EvalConfig, subject: Subject) -> EvalConfig:
+    """A run is judged by the rewards its config names (eval.rewards) unless the caller names its own."""
+    if "rewards" in settings.model_fields_set or subject.run_dir is None:
+        return settings
+    from honed.rundir import read_config
+
+    return settings.model_copy(update={"rewards": read_config(subject.run_dir).eval.rewards})
+
+
+def build_rewards(settings: EvalConfig) -> Rewards:
+    from honed.rewards import build_reward, load_schema
+
+    schema = next((load_schema(spec.schema_file) for spec in settings.rewards if spec.schema_file), None)
+    return Rewards([build_reward(spec.name, spec.weight, **spec.options()) for spec in settings.rewards], schema)
+
+
+@dataclass
+class Rewards:
+    """The rewards eval.rewards names, built; and the schema whose closed fields structured answers are scored on."""
+
+    rewards: list = field(default_factory=list)
+    schema: dict | None = None
+
+    def add(self, prompts: list[str], predictions: list[str], rows: list[dict], references: list[str],
+            metrics: dict[str, float], per_example: list[dict[str, float]]) -> None:
+        """Each reward's mean (and per-example value), and JSON validity and field accuracy for JSON references."""
+        from honed.evaluation.structured import structured_scores
+        from honed.rewards import total
+
+        if self.rewards:
+            reward_rows = [{**row, "reference": reference} for row, reference in zip(rows, references, strict=True)]
+            _, each = total(self.rewards, prompts, predictions, reward_rows)
+            for label, values in each.items():
+                metrics[f"reward_{label}"] = sum(values) / len(values) if values else 0.0
+                for scores, value in zip(per_example, values, strict=True):
+                    scores[f"reward_{label}"] = value
+        structured = structured_scores(predictions, references, self.schema)
+        if structured is not None:
+            metrics.update(structured[0])
+            for scores, extra in zip(per_example, structured[1], strict=True):
+                scores.update(extra)
+
+
+def score(subject: Subject, rows: list[dict], settings: EvalConfig, rewards: Rewards | None = None) -> Scored:
     from tqdm.auto import tqdm
 
     tokenizer = subject.tokenizer
@@ -145,6 +189,8 @@ def score(subject: Subject, rows: list[dict], settings: EvalConfig) -> Scored:
         predictions = engine.generate(prompts, settings.generation, bar)
     metrics = corpus_scores(predictions, references, settings.metrics)
     per_example = [example_scores(p, r, settings.metrics) for p, r in zip(predictions, references, strict=True)]
+    last_turns = [messages[-2]["content"] if len(messages) > 1 else "" for messages, _ in conversations]
+    (rewards or Rewards()).add(last_turns, predictions, rows, references, metrics, per_example)
     excluded, losses = 0, []
     if "perplexity" in settings.metrics:
         losses = reference_losses(subject.model, tokenizer, rows, subject.data.train_on, subject.data.max_length,

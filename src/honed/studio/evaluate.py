@@ -66,11 +66,10 @@ def _error_line(log: str) -> str:
 
 def _verdict(key: str, interval: dict | None) -> str | None:
     """better / worse / same, as honed eval's report marks it (only where the interval excludes zero)."""
+    from honed.evaluation.report import direction
     from honed.evaluation.significance import Interval
-    from honed.metrics import all_scores
 
-    direction = next((item.higher_is_better for item in all_scores() if item.key == key), None)
-    return Interval(**interval).verdict(direction) if interval else None
+    return Interval(**interval).verdict(direction(key)) if interval else None
 
 
 def report(path) -> dict | None:

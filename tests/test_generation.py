@@ -153,6 +153,23 @@ def test_n_choices_come_from_one_prompt(base, engine):
     assert greedy.outcomes[0].text == greedy.outcomes[1].text
 
 
+def test_groups_of_completions_carry_their_token_ids(base, engine):
+    """GRPO's groups: each prompt's choices decoded together, each with the ids it chose (its text decodes from
+    them); the same seed gives the same groups, and groups wider than the batch are refused."""
+    _, tokenizer, prompts = base
+    sampled = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=5, batch_size=4)
+    groups = engine.completions(prompts[:3], sampled, choices=2)
+    assert [len(group) for group in groups] == [2, 2, 2]
+    for group in groups:
+        for outcome in group:
+            assert len(outcome.ids) == outcome.tokens == 10
+            assert tokenizer.decode(outcome.ids, skip_special_tokens=True) == outcome.text
+    assert [[o.ids for o in g] for g in engine.completions(prompts[:3], sampled, choices=2)] == \
+        [[o.ids for o in g] for g in groups]
+    with pytest.raises(ValueError, match="5 answers per prompt need a batch of at least as many rows"):
+        engine.completions(prompts[:1], sampled, choices=5)
+
+
 @pytest.fixture(scope="module")
 def two_adapters(base):
     """Two LoRA adapters of seeded noise on the tiny model, so each answers differently from the base."""

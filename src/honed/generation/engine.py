@@ -39,6 +39,7 @@ class Streamed:
 
     text: str = ""
     tokens: int = 0
+    ids: list[int] = field(default_factory=list)  # the tokens chosen, the stop token included (GRPO trains on them)
     finish_reason: str = "stop"  # "stop" (end of turn or a stop string), "length", or "timeout" (deadline passed)
 
 
@@ -140,6 +141,7 @@ class Row:
         if rest:
             self.job.answer._put("piece", self.choice, rest)
         self.outcome.text, self.outcome.tokens, self.outcome.finish_reason = self.text.text, self.tokens, reason
+        self.outcome.ids = list(self.text.ids)
         self.job.answer._put("end", self.choice)
         return True
 
@@ -287,7 +289,19 @@ class Engine:
         if self.decoder is None:
             with _activated(self.model, adapter):
                 return generate_plainly(self.model, self.tokenizer, prompts, settings, progress)
-        answers = [Answer(1) for _ in prompts]
+        return [cut_at_stop(outcomes[0].text, settings.stop)
+                for outcomes in self.completions(prompts, settings, 1, progress, adapter)]
+
+    def completions(self, prompts: list[list[int]], settings: GenerationConfig, choices: int = 1, progress=None,
+                    adapter: str | None = None) -> list[list[Streamed]]:
+        """Each prompt's `choices` answers with their token ids, all decoded together (GRPO's groups of completions
+        per prompt). Needs the fused decoder."""
+        if self.decoder is None:
+            raise RuntimeError(f"completions need the fused decoder; this model answers through the {self.path}")
+        if choices > min(settings.batch_size, self.max_batch):
+            raise ValueError(f"{choices} answers per prompt need a batch of at least as many rows (batch_size "
+                             f"{settings.batch_size}, engine max_batch {self.max_batch})")
+        answers = [Answer(choices) for _ in prompts]
         done = (lambda job: progress.update(1)) if progress is not None else None
         waiting = collections.deque(Job(p, settings, adapter, float("inf"), a, done)
                                     for p, a in zip(prompts, answers, strict=True))
@@ -297,13 +311,13 @@ class Engine:
                 raise RuntimeError("generate() on an engine that is answering requests: give it an engine of its own")
             while waiting or batch.rows:
                 joining = []
-                while waiting and len(batch.rows) + len(joining) < batch.limit:
+                while waiting and len(batch.rows) + choices * (len(joining) + 1) <= batch.limit:
                     joining.append(waiting.popleft())
                 if joining:
                     batch.admit(joining)
                 if batch.rows:
                     batch.step()
-        return [cut_at_stop(answer.outcomes[0].text, settings.stop) for answer in answers]
+        return [answer.outcomes for answer in answers]
 
     def logits(self, sequences: list[list[int]], adapter: str | None = None) -> Iterator:
         """Teacher-forced next-token logits [1, len, vocab] (float32) of each whole sequence, in order, through the

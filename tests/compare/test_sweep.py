@@ -174,7 +174,7 @@ def test_drift_settings_are_refused_by_compare_which_does_not_measure_drift(reci
 
 
 def test_the_use_case_configs_compare_as_they_are():
-    for case in ("support", "medical", "content"):
+    for case in ("support", "medical", "content", "triage"):
         config = load_config(Path(__file__).parents[2] / "examples" / "usecases" / f"{case}.yaml")
         from honed.compare.contestants import refuse_what_compare_decides
 

@@ -9,7 +9,7 @@ from honed.errors import UserError
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"training": {"beta": 0.2}}, "training: beta: used by objective dpo or kto only"),
+    ({"training": {"beta": 0.2}}, "training: beta: used by objective dpo, kto or grpo only"),
     ({"training": {"objective": "dpo", "packing": True}}, "packing: true: not used by objective dpo"),
     ({"training": {"objective": "dpo", "batch_tokens": 512}}, "batch_tokens: not used by objective dpo"),
     ({"training": {"objective": "dpo", "logits": "all"}}, "logits: all: not used by objective dpo"),

@@ -49,12 +49,21 @@ def unsupported(model) -> str | None:
         return "no rotary embedding the decoder knows"
     if getattr(rotary, "rope_type", "default") == "dynamic":
         return "dynamic RoPE scaling"
-    foreign = next((m for m in base.modules() if not type(m).__module__.startswith(_KNOWN_MODULES)), None)
+    foreign = next((m for m in base.modules() if not type(m).__module__.startswith(_KNOWN_MODULES)
+                    and not _is_inference_identity(m)), None)
     if foreign is not None:
         return f"{type(foreign).__name__} layers in the model"
     if hasattr(model, "peft_config"):
         return _unsupported_adapters(model)
     return None
+
+
+def _is_inference_identity(module) -> bool:
+    """honed's training-time dropout (methods/dropout.py, in a model being trained with LoRA, as GRPO samples from
+    it): the identity when not training, as every dropout; the decoder applies no dropout."""
+    from honed.methods.dropout import MaskDropout
+
+    return isinstance(module, MaskDropout)
 
 
 def _unsupported_adapters(model) -> str | None:

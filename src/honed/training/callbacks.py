@@ -31,6 +31,8 @@ class TokenTally:
         self.pending.append((real, positions))
 
     def add(self, inputs) -> None:
+        if not isinstance(inputs, dict):  # GRPO's rows, before their answers exist: its rollout counts them
+            return
         mask = inputs.get("attention_mask")
         if mask is not None:
             real, positions = int(mask.sum()), mask.numel()

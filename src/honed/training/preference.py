@@ -52,12 +52,35 @@ def preference_arguments(setup):
 LENGTH_COLUMN = "length"  # what the Trainer's length-grouped sampler reads, added once TRL has tokenized
 
 
-def objective_record(config) -> dict:
-    """The summary's record of what the run learned from and where it started."""
-    record = {"objective": config.training.objective, "from_run": config.from_run}
-    if config.training.objective != "sft":
-        record["beta"] = config.training.beta_value
-    return record
+def preference_objective(name: str):
+    """dpo or kto, as the objectives registry holds them: the same steps, on TRL's trainer for each."""
+    from honed.training.objectives import Objective
+
+    return Objective(name, _prepare, _plan, preference_loss_plan, build_preference_trainer,
+                     record=lambda config: {"beta": config.training.beta_value}, fits=_fits)
+
+
+def _prepare(config, tokenizer):
+    """Rows left for TRL to render with the same chat template (it tokenizes them itself)."""
+    from honed.data.preference import prepare_preference_data
+
+    return prepare_preference_data(config.data, config.training.objective, config.training.seed)
+
+
+def _plan(config, method, data, model, world_size: int):
+    from honed.training.batching import BatchPlan
+
+    plan = BatchPlan(False, None, "whole preference rows in padded batches (TRL's collator)")
+    return plan, preference_steps(len(data.train), config.training, world_size)
+
+
+def _fits(config, method) -> None:
+    """A technique whose regulariser lives in honed's supervised loss is refused, not trained differently."""
+    from honed.errors import UserError
+
+    if method.training_penalty is not None:
+        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
+                        f"{config.training.objective} replaces with TRL's; use lora (or another technique)")
 
 
 def build_preference_trainer(setup, extra_callbacks: list):

@@ -11,32 +11,18 @@ from pathlib import Path
 
 from honed import rundir
 from honed.config import RunConfig, load_config, validate
-from honed.data import prepare_data
 from honed.methods import BuildContext, Method, get_method
 from honed.models import load_model, load_tokenizer, resolve_model_path
-from honed.training.batching import BatchPlan, plan_batches
+from honed.training.batching import BatchPlan
 from honed.failures import STEP_NOTE
 from honed.training.guards import Interrupted
 from honed.hardware import keep_freed_memory, peak_memory_mb, set_threads
 from honed.precision import Precision, agree_across_processes, choose_precision
 from honed.training.sharding import reshard
-from honed.errors import UserError
-from honed.training.preference import (
-    build_preference_trainer,
-    drop_reference_adapter,
-    objective_record,
-    preference_loss_plan,
-    preference_steps,
-)
+from honed.training.objectives import Objective, get_objective
+from honed.training.preference import drop_reference_adapter
 from honed.training.start import inherit_from_run, starting_weights, wrap_or_continue
-from honed.training.trainer import (
-    LossPlan,
-    build_supervised_trainer,
-    check_optional_packages,
-    fsdp_loading,
-    optimizer_steps,
-    plan_loss,
-)
+from honed.training.trainer import LossPlan, check_optional_packages, fsdp_loading
 from honed.version import __version__
 
 log = logging.getLogger("honed")
@@ -59,6 +45,7 @@ class Setup:
 
     config: RunConfig
     method: Method
+    objective: Objective
     main: bool  # rank 0: the one process that writes the run directory
     resume_from: Path | None
     tokenizer: object
@@ -87,11 +74,8 @@ class Outcome:
 
 
 def build_trainer(setup, extra_callbacks: list):
-    """Supervised, or TRL's preference trainer for objective dpo/kto (`preference.py`), equipped alike. Chosen here,
-    above both, so that preference.py builds on trainer.py and never the other way round."""
-    if setup.config.training.objective != "sft":
-        return build_preference_trainer(setup, extra_callbacks)
-    return build_supervised_trainer(setup, extra_callbacks)
+    """The objective's Trainer (training/objectives), equipped with honed's behaviours alike."""
+    return setup.objective.build_trainer(setup, extra_callbacks)
 
 
 def fit(config: RunConfig | dict | str | Path, callbacks: list | None = None) -> Trained:
@@ -117,15 +101,16 @@ def set_up(config: RunConfig) -> Setup:
     """Check, load and decide, before the run directory is claimed (bad input leaves the user's files alone)."""
     config = inherit_from_run(config)
     method = get_method(config.method.name)
+    objective = get_objective(config.training.objective)
     resume_from = _resume_point(config.run_dir, config) if config.training.resume else None
     if not config.training.resume:
         rundir.check_free(config.run_dir, config.overwrite)
     check_optional_packages(config)
-    check_technique_fits_objective(config, method)
+    objective.fits(config, method)
     _seed(config.training.seed)
 
     tokenizer = load_tokenizer(config.model, config.trust_remote_code)
-    data = _prepare_data(config, tokenizer)
+    data = objective.prepare_data(config, tokenizer)
     threads = set_threads(config.training.threads)
     precision = agree_across_processes(choose_precision(config.training.precision, threads=threads))
     if precision.device == "cpu":
@@ -133,46 +118,17 @@ def set_up(config: RunConfig) -> Setup:
     model = load_model(starting_weights(config, method), dtype=weight_dtype(precision, method),
                        trust_remote_code=config.trust_remote_code, **fsdp_loading(config.training.fsdp, world_size()))
     model.config.use_cache = False  # training needs no KV cache, and packed rows are recognised only without one
-    plan, steps = _plan(config, method, data, model)
+    plan, steps = objective.plan(config, method, data, model, world_size())
     context = BuildContext(total_steps=steps, tokenizer=tokenizer, init_text=data.system_prompt)
     reshard(model)  # before the technique freezes weights: the packing check's forward left some of them whole
     model = wrap_or_continue(model, config, method, context)
     keep_trainable_in_fp32(model)
-    loss_plan = plan_loss(model, method, config.training) if config.training.objective == "sft" else \
-        preference_loss_plan(model, method, config.training)
-    setup = Setup(config, method, is_main_process(), resume_from, tokenizer, data, threads, precision,
+    loss_plan = objective.loss_plan(model, method, config.training)
+    setup = Setup(config, method, objective, is_main_process(), resume_from, tokenizer, data, threads, precision,
                   config.training.learning_rate_or(method.default_learning_rate), model, plan, loss_plan,
                   count_parameters(model))
     _log_setup(setup, steps)
     return setup
-
-
-def _prepare_data(config: RunConfig, tokenizer):
-    """Supervised rows tokenized by honed; preference rows left for TRL to render with the same chat template."""
-    if config.training.objective == "sft":
-        return prepare_data(config.data, tokenizer, config.training.seed)
-    from honed.data.preference import prepare_preference_data
-
-    return prepare_preference_data(config.data, config.training.objective, config.training.seed)
-
-
-def _plan(config: RunConfig, method: Method, data, model) -> tuple[BatchPlan, int]:
-    """How rows become batches, and the optimizer steps that makes (AdaLoRA's budget needs them up front)."""
-    if config.training.objective != "sft":
-        plan = BatchPlan(False, None, "whole preference rows in padded batches (TRL's collator)")
-        return plan, preference_steps(len(data.train), config.training, world_size())
-    lengths = [len(ids) for ids in data.train["input_ids"]]
-    plan = plan_batches(config.training, method, lengths, model)
-    steps = optimizer_steps(plan.batches_per_epoch(lengths, config.training.batch_size, config.training.seed),
-                            config.training, world_size())
-    return plan, steps
-
-
-def check_technique_fits_objective(config: RunConfig, method: Method) -> None:
-    """Techniques a preference objective cannot honour are refused, not trained differently than asked."""
-    if config.training.objective != "sft" and method.training_penalty is not None:
-        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
-                        f"{config.training.objective} replaces with TRL's; use lora (or another technique)")
 
 
 def _log_setup(setup: Setup, steps: int) -> None:
@@ -300,7 +256,9 @@ def _summary(setup: Setup, trainer, outcome: Outcome) -> dict:
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
         "technique": setup.method.name,
-        **objective_record(config),
+        "objective": config.training.objective,
+        "from_run": config.from_run,
+        **setup.objective.record(config),
         "model": config.model,
         "model_path": resolve_model_path(config.model),
         "parameters": setup.params,

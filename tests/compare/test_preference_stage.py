@@ -53,3 +53,39 @@ def test_the_stage_is_measured_again_when_its_starting_run_changes(tmp_path):
 def test_a_stage_that_cannot_run_as_written_is_refused(tmp_path, techniques, extra, message):
     with pytest.raises((UserError, ValueError), match=message):
         plan_contestants(_config(tmp_path, techniques, **extra), BUDGETS["quick"], tmp_path / "out")
+
+
+GRPO_STAGE = {"method": "lora", "label": "lora-grpo", "objective": "grpo", "start_from": "lora"}
+
+
+def test_a_grpo_stage_trains_on_the_configs_prompts_with_the_rewards_every_contestant_is_scored_by(tmp_path):
+    from honed.config.schema import GRPO_LR_SCALE
+
+    config = _config(tmp_path, ["lora", GRPO_STAGE], eval={"rewards": ["json_valid", "rougeL"]})
+    base, sft, grpo = plan_contestants(config, BUDGETS["quick"], tmp_path / "out")
+    assert grpo.config.training.objective == "grpo" and grpo.config.from_run == sft.config.output
+    assert [spec.name for spec in grpo.config.training.rewards] == ["json_valid", "rougeL"]
+    assert grpo.config.data.train == config.data.train and grpo.starts_from == sft.fingerprint()
+    assert grpo.effective_learning_rate() == pytest.approx(sft.effective_learning_rate() * GRPO_LR_SCALE)
+    own = _config(tmp_path, ["lora", {**GRPO_STAGE, "rewards": [{"name": "regex", "pattern": "x"}]}])
+    assert [spec.name for spec in plan_contestants(own, BUDGETS["quick"], tmp_path / "out")[2]
+            .config.training.rewards] == ["regex"]
+    with pytest.raises(UserError, match="lora-grpo: objective grpo needs rewards"):
+        plan_contestants(_config(tmp_path, ["lora", GRPO_STAGE]), BUDGETS["quick"], tmp_path / "out")
+
+
+def test_reward_columns_join_the_table_when_contestants_were_scored_on_them():
+    from honed.compare.results import ContestantResult
+    from honed.compare.table import table
+
+    def result(label, method, metrics):
+        return ContestantResult(label=label, method=method, status="ok", fingerprint=label, metrics=metrics)
+
+    headers, cells, best = table([result("base", None, {"rougeL": 10.0}),
+                                  result("lora", "lora", {"rougeL": 30.0, "reward_json_valid": 0.5,
+                                                          "json_valid": 50.0, "field_accuracy": 40.0}),
+                                  result("lora-grpo", "lora", {"rougeL": 31.0, "reward_json_valid": 1.0,
+                                                               "json_valid": 100.0, "field_accuracy": 55.0})])
+    assert headers[-4:-2] == ["JSON valid %", "field accuracy %"] and "reward: json_valid" in headers
+    column = headers.index("field accuracy %")
+    assert [row[column] for row in cells] == ["—", "40.00", "55.00"] and best[2][column] and not best[1][column]

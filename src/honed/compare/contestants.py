@@ -135,6 +135,12 @@ def _preference_stage(run_config: RunConfig, entry: CompareEntry, start: Contest
 
     raw = run_config.model_dump(mode="json")
     raw["training"].update(objective=entry.objective, beta=entry.beta)
+    if entry.objective == "grpo":
+        rewards = entry.rewards or run_config.eval.rewards
+        if not rewards:
+            raise UserError(f"{entry.name}: objective grpo needs rewards: give the contestant `rewards`, or the "
+                            "config eval.rewards (which every contestant is scored by)")
+        raw["training"]["rewards"] = [spec.model_dump(mode="json") for spec in rewards]
     raw["data"]["train"] = entry.data or raw["data"]["train"]
     if start is not None:
         if entry.method.name != start.config.method.name:

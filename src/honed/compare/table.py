@@ -46,9 +46,26 @@ def columns(results: list[ContestantResult]) -> list[Column]:
         Column("train loss", lambda r: r.final_train_loss, "{:.3f}", "low"),
         Column("val loss", val_loss, "{:.3f}", "low"),
         *[_score_column(item) for item in all_scores() if item.in_comparison],
+        *_structured_columns(results),
         Column(f"{score(HEADLINE).label} vs base", lambda r: _difference(r.vs_base.get(HEADLINE))),
         Column(f"{score(HEADLINE).label} vs best", lambda r: _difference(r.vs_best.get(HEADLINE), "best", r)),
     ]
+
+
+def _structured_columns(results: list[ContestantResult]) -> list[Column]:
+    """Rewards (eval.rewards) and, for JSON answers, validity and field accuracy: the columns a structured-output
+    comparison is read by, present when any contestant was scored on them."""
+    from honed.evaluation.structured import SUMMARY_KEYS
+
+    keys = dict.fromkeys(key for r in results for key in r.metrics if key.startswith("reward_"))
+    keys.update(dict.fromkeys(key for key in SUMMARY_KEYS if any(key in r.metrics for r in results)))
+    return [Column(_structured_header(key), lambda r, key=key: r.metrics.get(key), "{:.2f}" if key in SUMMARY_KEYS
+                   else "{:.3f}", "high") for key in keys]
+
+
+def _structured_header(key: str) -> str:
+    return {"json_valid": "JSON valid %", "field_accuracy": "field accuracy %"}.get(
+        key, key.replace("reward_", "reward: ", 1))
 
 
 def _difference(interval: dict | None, absent: str | None = None, result: ContestantResult | None = None):

@@ -345,22 +345,27 @@ class CompareEntry(Section):
     """Name in the table and of its folder; defaults to the technique's name. Needed when a technique appears twice."""
     learning_rate: float | None = Field(None, gt=0)
     """Learning rate for this entry; defaults to the technique's own default (see `honed methods`)."""
-    objective: Literal["sft", "dpo", "kto"] = "sft"
-    """A preference stage: 'dpo' or 'kto' trains on `data` starting from the run of the contestant `start_from`, so
-    SFT and SFT+DPO sit in one table."""
+    objective: Literal["sft", "dpo", "kto", "grpo"] = "sft"
+    """A later stage: 'dpo' or 'kto' trains on `data` (preference rows), 'grpo' on the config's prompts (or `data`)
+    with `rewards`, starting from the run of the contestant `start_from`, so SFT and SFT+DPO or SFT+GRPO sit in one
+    table."""
     start_from: str | None = None
     """Label of an earlier contestant whose trained run this one starts from (its `--from`)."""
     data: str | None = None
     """Training data of this contestant alone (a preference file for dpo/kto); default: the config's data.train."""
-    beta: float | None = Field(None, gt=0)
-    """dpo/kto only: as training.beta."""
+    beta: float | None = Field(None, ge=0)
+    """dpo/kto/grpo only: as training.beta."""
+    rewards: list[RewardSpec] = Field(default_factory=list)
+    """grpo only: as training.rewards; default: the config's eval.rewards (what every contestant is scored by)."""
 
     @model_validator(mode="after")
     def _preference_stage_is_complete(self) -> CompareEntry:
-        if self.objective != "sft" and not self.data:
+        if self.objective in ("dpo", "kto") and not self.data:
             raise ValueError(f"objective {self.objective} needs `data`: the preference file this stage trains on")
         if self.objective == "sft" and self.beta is not None:
-            raise ValueError("beta: used by objective dpo or kto only")
+            raise ValueError("beta: used by objective dpo, kto or grpo only")
+        if self.objective != "grpo" and self.rewards:
+            raise ValueError("rewards: used by objective grpo only")
         return self
 
     @field_validator("method", mode="before")

@@ -71,3 +71,33 @@ def test_grpo_keys_are_refused_by_other_objectives_and_grpo_needs_a_reward():
         load_config(values={"training": {"generations": 8}})
     with pytest.raises(UserError, match="objective grpo needs at least one reward"):
         load_config(values={"training": {"objective": "grpo"}})
+
+
+def _rewards(run) -> list[tuple[int, float, float]]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(row["step"], row["reward"], row["loss"]) for row in rows if "reward" in row]
+
+
+def test_sigkill_then_resume_of_a_grpo_run_equals_the_uninterrupted_run(tiny_model, tmp_path):
+    """4 steps an epoch (8 prompts, 2 a step), killed after step 5 with the last checkpoint at step 4, resumed
+    over the epoch boundary: each step samples from its own seed and the weights it starts from, so the same
+    answers, rewards, losses and weights follow."""
+    from test_resume import _assert_same, _finish, _run, _start, _tensors
+
+    from honed.training.checkpoint import list_checkpoints
+
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    config = {"model": str(tiny_model), "method": "lora", "data": {"train": str(data)}, "output": str(killed),
+              "training": {"objective": "grpo", "rewards": REWARDS, "max_steps": 7, "batch_size": 2,
+                           "generations": 4, "completion_tokens": 8, "logging_steps": 1, "learning_rate": 1e-2,
+                           "warmup": 0, "save_steps": 2, "keep_checkpoints": 10}}
+    uninterrupted = _start({**config, "output": str(reference)}, tmp_path)
+    assert _run(config, tmp_path, "kill", 5).returncode == -9
+    assert _finish(uninterrupted).returncode == 0
+    assert [p.name for p in list_checkpoints(killed / "checkpoints")] == ["step-0000002", "step-0000004"]
+    resumed = _run({**config, "training": {**config["training"], "resume": "auto"}}, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rewards(killed) == _rewards(reference) and len(_rewards(reference)) == 7
+    adapter = "adapter/adapter_model.safetensors"
+    _assert_same(_tensors(killed / adapter), _tensors(reference / adapter))

@@ -39,7 +39,7 @@ def prepare_prompt_data(config: DataConfig, seed: int) -> PromptData:
     validation_rows = load_rows(config.validation, config, train_rows.shape) if config.validation else None
     if validation_rows is None:
         train_rows, validation_rows = split_validation(train_rows, config.val_fraction, seed)
-    train = _dataset(train_rows)
+    train = _dataset(train_rows).shuffle(seed=seed)  # once, here: see grpo_arguments (shuffle_dataset False)
     log.info("data: %d prompts from %s for objective grpo", len(train), train_rows.source)
     return PromptData(train, _dataset(validation_rows) if validation_rows else None, train_rows.shape,
                       len(train_rows.rows), validation_rows, shared_system_prompt(train_rows.rows))

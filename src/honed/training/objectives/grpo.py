@@ -91,7 +91,9 @@ def grpo_arguments(setup):
         num_generations=training.generations, max_completion_length=training.completion_tokens,
         temperature=training.temperature, beta=training.beta_value, steps_per_generation=1, num_iterations=1,
         reward_weights=[spec.weight for spec in training.rewards], disable_dropout=True,
-        train_sampling_strategy="random", shuffle_dataset=True,
+        # The prompts were shuffled once, seeded, when prepared; TRL's sampler would shuffle again from a generator
+        # it seeds once per run, so a run resumed in a later epoch would draw the first epoch's order again.
+        train_sampling_strategy="random", shuffle_dataset=False,
     )
 
 

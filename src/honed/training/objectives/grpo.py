@@ -128,12 +128,16 @@ class Rollout:
         training = setup.config.training
         self.generations, self.seed = training.generations, training.seed
         self.settings = dict(max_new_tokens=training.completion_tokens, temperature=training.temperature)
+        self.seconds = 0.0  # spent sampling, over the run (benchmarks/grpo_step.py splits step time by it)
 
     def __call__(self, prompts: list, trainer) -> dict:
+        import time
+
         from honed.config import GenerationConfig
         from honed.data.encoding import generation_prompt_ids
         from honed.generation import Engine
 
+        started = time.perf_counter()
         groups = [prompts[i] for i in range(0, len(prompts), self.generations)]
         if [p for p in groups for _ in range(self.generations)] != prompts:
             raise RuntimeError("grpo: the step's prompts are not in groups of training.generations")
@@ -148,6 +152,7 @@ class Rollout:
         lengths = [len(p) + len(outcome.ids) for p, group in zip(ids, answers, strict=True) for outcome in group]
         trainer.tally.real += sum(lengths)
         trainer.tally.positions += len(lengths) * max(lengths)
+        self.seconds += time.perf_counter() - started
         return {"prompt_ids": [p for p in ids for _ in range(self.generations)],
                 "completion_ids": [outcome.ids for group in answers for outcome in group], "logprobs": None}
 

@@ -1,5 +1,6 @@
-"""The evidence on the default model (slow): the demo's gain over its base is significant on every headline metric;
-two demo runs that differ only in their seed are not told apart."""
+"""The evidence on the default model (slow): the demo's gain over its base is significant on every headline metric
+and it drifts outside its domain where a barely trained run does not; two demo runs that differ only in their seed
+are not told apart."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _eval(target: Path, baseline: str, out: Path) -> tuple[dict, str]:
 
 
 @pytest.mark.slow
-def test_the_demos_gain_over_its_base_is_significant_on_every_headline_metric(demo_run, tmp_path):
+def test_the_demos_gain_over_its_base_is_significant_on_every_headline_metric_and_it_drifts(demo_run, tmp_path):
     summary, report = _eval(demo_run, "base", tmp_path / "eval")
     assert summary["bootstrap"]["prompts"] == 16
     for key in HEADLINE_SCORES:
@@ -31,14 +32,13 @@ def test_the_demos_gain_over_its_base_is_significant_on_every_headline_metric(de
         better = interval["low"] > 0 if score(key).higher_is_better else interval["high"] < 0
         assert better, (key, interval)
         assert f"| {key} |" in report and f"{interval['delta']:+.2f} ✓ |" in report
-    drift = summary["drift"]  # measured by default against the base: the demo opens general answers as tickets
-    assert drift["flagged"] and drift["opening_share"] > drift["base_opening_share"]
-    assert "## Outside the domain (bundled general-v1.jsonl)" in report
+    _the_demo_drifts_outside_its_domain_and_a_barely_trained_run_does_not(summary["drift"], report, tmp_path)
 
 
-@pytest.mark.slow
-def test_the_demo_drifts_outside_its_domain_and_a_barely_trained_run_does_not(demo_run, tmp_path):
-    """The demo opens general answers as support tickets; 2 steps at 1e-6 leave the base's answers as likely."""
+def _the_demo_drifts_outside_its_domain_and_a_barely_trained_run_does_not(demo: dict, report: str, tmp_path):
+    """Measured by default against the base, the demo opens general answers as support tickets; a run of 2 steps at
+    1e-6 leaves the base's answers as likely; the base against itself moves exactly zero. (In the test above, so
+    the demo's evaluation is not run twice.)"""
     from honed import load_config
     from honed.config import EvalConfig
     from honed.evaluation import load_subject
@@ -46,20 +46,18 @@ def test_the_demo_drifts_outside_its_domain_and_a_barely_trained_run_does_not(de
     from honed.evaluation.subjects import load_baseline
     from honed.training import fit
 
+    assert "## Outside the domain (bundled general-v1.jsonl)" in report
     barely = fit(load_config(ROOT / "examples" / "support.yaml", [
         "training.max_steps=2", "training.learning_rate=1e-6", f"output={tmp_path / 'barely'}"])).run_dir
-    drifts = {}
-    for name, run in (("demo", demo_run), ("barely", barely)):
-        target = load_subject(str(run))
-        drifts[name] = measure_drift(target, load_baseline("base", target), EvalConfig(), progress=False)
-    demo, weak = drifts["demo"], drifts["barely"]
-    assert demo.loglik < FLAG_LOGLIK < weak.loglik and demo.high < weak.low
-    assert demo.opening == "hi there thanks for contacting" and demo.opening_share >= 0.5
-    assert weak.opening_share == demo.base_opening_share == 0.0
-    assert demo.flagged and not weak.flagged
+    target = load_subject(str(barely))
+    base = load_baseline("base", target)
+    weak = measure_drift(target, base, EvalConfig(), progress=False)
+    assert demo["loglik"] < FLAG_LOGLIK < weak.loglik and demo["high"] < weak.low
+    assert demo["opening"] == "hi there thanks for contacting" and demo["opening_share"] >= 0.5
+    assert weak.opening_share == demo["base_opening_share"] == 0.0
+    assert demo["flagged"] and not weak.flagged
     general = tmp_path / "four.txt"
     general.write_text("Name a river.\nHow do clouds form?\nWrite a haiku about rain.\nWhat is 12 times 7?\n")
-    base = load_baseline("base", load_subject(str(barely)))
     itself = measure_drift(base, base, EvalConfig(), full=True, general=str(general), progress=False)
     assert itself.loglik == 0.0 and itself.rouge_vs_base == 100.0
 

@@ -31,7 +31,7 @@ class TokenTally:
         self.pending.append((real, positions))
 
     def add(self, inputs) -> None:
-        if not isinstance(inputs, dict):  # GRPO's rows, before their answers exist: its rollout counts them
+        if isinstance(inputs, list):  # GRPO's rows, before their answers exist: its rollout counts them
             return
         mask = inputs.get("attention_mask")
         if mask is not None:

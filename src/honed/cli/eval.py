@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from honed.metrics import describe_metrics, metric_names
 
-HELP = (f"evaluate a run directory or model on test data ({', '.join(metric_names())}), optionally against a "
-        "baseline; on preference pairs (prompt, chosen, rejected): reward accuracy and margin against the run's "
-        "starting point")
+HELP = (f"evaluate a run directory or model on test data ({', '.join(metric_names())}; the run's eval.rewards; "
+        "JSON validity and per-field accuracy when the references are JSON objects), optionally against a baseline "
+        "and with drift outside the domain against the base; on preference pairs (prompt, chosen, rejected): reward "
+        "accuracy and margin against the run's starting point")
 
 
 def register(subparsers) -> None:

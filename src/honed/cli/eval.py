@@ -11,7 +11,10 @@ HELP = (f"evaluate a run directory or model on test data ({', '.join(metric_name
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help=HELP, description=HELP)
+    from honed.rewards import describe_rewards
+
+    parser = subparsers.add_parser("eval", help=HELP, description=HELP,
+                                   epilog=f"rewards (eval.rewards, training.rewards): {describe_rewards()}")
     parser.add_argument("target", help="run directory, or a base model name/path")
     parser.add_argument("--data", help="test file (default: data.test of the run's config)")
     parser.add_argument("--baseline", help="'base' (the run's base model) or another run directory/model; on "

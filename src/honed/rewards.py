@@ -29,6 +29,7 @@ class RewardKind:
     description: str
     option: str | None  # the setting it needs beside its name: schema, pattern, max_words
     build: Callable[[dict], Scorer]  # from the reward's settings
+    optional: str | None = None  # a setting it takes when given
 
 
 def parse_json_object(text: str) -> dict | None:
@@ -146,7 +147,7 @@ REWARDS: tuple[RewardKind, ...] = (
     RewardKind("json_schema", "1 when the completion is a JSON object valid under the schema file, else 0", "schema",
                _json_schema),
     RewardKind("field_match", "share of the reference JSON's closed fields (enums, patterns, numbers, null) the "
-               "completion gets exactly right (0 for invalid JSON)", None, _field_match),
+               "completion gets exactly right (0 for invalid JSON)", None, _field_match, optional="schema"),
     RewardKind("exact_match", "1 when the completion equals the reference after normalisation, else 0", None,
                _exact_match),
     RewardKind("regex", "1 when the pattern matches somewhere in the completion (anchor it to match all)", "pattern",
@@ -185,9 +186,8 @@ def check_settings(name: str, settings: dict) -> None:
         raise ValueError(str(error)) from None
     if kind.option and settings.get(kind.option) is None:
         raise ValueError(f"reward {name} needs `{kind.option}`")
-    stray = sorted(option for option in ("schema", "pattern", "max_words")
-                   if settings.get(option) is not None and option != kind.option and
-                   not (name == "field_match" and option == "schema"))
+    stray = sorted(option for option, value in settings.items()
+                   if value is not None and option not in (kind.option, kind.optional))
     if stray:
         raise ValueError(f"reward {name} does not use {', '.join(stray)}")
 

@@ -257,8 +257,8 @@ class TrainingConfig(Section):
     def _keys_of_the_objective(self) -> TrainingConfig:
         """A key the objective does not use is refused, never silently ignored: preference batches are TRL's padded
         pairs (no packing, no SFT loss path), and beta exists only for preference objectives."""
-        grpo_keys = [key for key, default in (("rewards", []), ("generations", 4), ("completion_tokens", 128),
-                                              ("temperature", 1.0)) if getattr(self, key) != default]
+        grpo_keys = [key for key in ("rewards", "generations", "completion_tokens", "temperature")
+                     if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True)]
         if self.objective != "grpo" and grpo_keys:
             raise ValueError(f"{', '.join(grpo_keys)}: used by objective grpo only (training.objective is "
                              f"{self.objective})")

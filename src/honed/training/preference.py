@@ -54,10 +54,10 @@ LENGTH_COLUMN = "length"  # what the Trainer's length-grouped sampler reads, add
 
 def preference_objective(name: str):
     """dpo or kto, as the objectives registry holds them: the same steps, on TRL's trainer for each."""
-    from honed.training.objectives import Objective
+    from honed.training.objectives import Objective, refuse_supervised_regulariser
 
     return Objective(name, _prepare, _plan, preference_loss_plan, build_preference_trainer,
-                     record=lambda config: {"beta": config.training.beta_value}, fits=_fits)
+                     record=lambda config: {"beta": config.training.beta_value}, fits=refuse_supervised_regulariser)
 
 
 def _prepare(config, tokenizer):
@@ -72,15 +72,6 @@ def _plan(config, method, data, model, world_size: int):
 
     plan = BatchPlan(False, None, "whole preference rows in padded batches (TRL's collator)")
     return plan, preference_steps(len(data.train), config.training, world_size)
-
-
-def _fits(config, method) -> None:
-    """A technique whose regulariser lives in honed's supervised loss is refused, not trained differently."""
-    from honed.errors import UserError
-
-    if method.training_penalty is not None:
-        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
-                        f"{config.training.objective} replaces with TRL's; use lora (or another technique)")
 
 
 def build_preference_trainer(setup, extra_callbacks: list):

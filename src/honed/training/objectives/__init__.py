@@ -27,3 +27,13 @@ def get_objective(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"objective {name!r}: one of {', '.join(OBJECTIVES)}")
     return importlib.import_module(f"{__name__}.{name}").OBJECTIVE
+
+
+def refuse_supervised_regulariser(config, method) -> None:
+    """A technique whose regulariser lives in honed's supervised loss (AdaLoRA's) cannot be honoured by an objective
+    whose loss is TRL's: refused, not trained differently than asked."""
+    from honed.errors import UserError
+
+    if method.training_penalty is not None:
+        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
+                        f"{config.training.objective} replaces with TRL's; use lora (or another technique)")

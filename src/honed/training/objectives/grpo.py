@@ -16,7 +16,7 @@ import logging
 import math
 import warnings
 
-from honed.training.objectives import Objective
+from honed.training.objectives import Objective, refuse_supervised_regulariser
 
 log = logging.getLogger("honed")
 
@@ -57,14 +57,11 @@ def _record(config) -> dict:
 def _fits(config, method) -> None:
     """Also builds every reward once, before the run directory is claimed: a schema that is not JSON Schema or a
     function that cannot be imported stops the run with nothing written."""
-    from honed.errors import UserError
     from honed.rewards import build_reward
 
     for spec in config.training.rewards:
         build_reward(spec.name, spec.weight, **spec.options())
-    if method.training_penalty is not None:
-        raise UserError(f"method {method.name}: its regulariser is part of honed's supervised loss, which objective "
-                        "grpo replaces with TRL's; use lora (or another technique)")
+    refuse_supervised_regulariser(config, method)
 
 
 @functools.cache
@@ -98,17 +95,17 @@ def grpo_arguments(setup):
 
 
 def _build(setup, extra_callbacks: list):
-    from honed.generation import Engine
+    from honed.generation.fused import unsupported
     from honed.training.preference import switch_off_dropout
     from honed.training.trainer import equip, honed_callbacks
 
     callbacks, tally, signals = honed_callbacks(setup, extra_callbacks)
     switch_off_dropout(setup.model)
     rewards = [trl_reward(spec, setup) for spec in setup.config.training.rewards]
-    probe = Engine(setup.model, setup.tokenizer, max_batch=1, precision=setup.precision.name)
-    rollout = Rollout(setup) if probe.decoder is not None else None
-    if rollout is None:
-        log.info("grpo: answers through TRL's generation, not honed's engine (%s)", probe.path)
+    cannot = unsupported(setup.model)  # what the engine's fused decoder cannot run samples through TRL instead
+    rollout = Rollout(setup) if cannot is None else None
+    if cannot is not None:
+        log.info("grpo: answers through TRL's generation, not honed's engine (%s)", cannot)
     with warnings.catch_warnings():  # rollout_func is marked experimental; test_grpo.py runs through it each time
         warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
         trainer = grpo_trainer_class()(
